@@ -1,0 +1,32 @@
+# The two commands of the README:  `make run`  and  `make test`.
+# Each creates the virtual environment on first use and installs the pinned dependencies.
+PYTHON ?= python3
+VENV ?= .venv
+CORES ?= 2
+SNAKEMAKE_ARGS ?=
+BIN := $(VENV)/bin
+
+.PHONY: run test lint figures report annotate clean-results
+
+$(BIN)/.installed: requirements.txt pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	touch $@
+
+$(BIN)/.installed-dev: $(BIN)/.installed requirements-dev.txt
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+## run: the whole pipeline on the embedded default dataset (CORES=8 to use more).
+run: $(BIN)/.installed
+	$(BIN)/snakemake --cores $(CORES) --resources gpu=1 $(SNAKEMAKE_ARGS)
+
+## test: lint, unit tests and the end-to-end pipeline test.
+test: $(BIN)/.installed-dev
+	$(BIN)/ruff check src scripts tests benchmarks
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+clean-results:
+	rm -rf results logs benchmarks/results .snakemake

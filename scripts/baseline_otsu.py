@@ -1,0 +1,16 @@
+# Snakemake glue: the training-free baseline on the images of one shard.
+import numpy as np
+
+from diffseg.logs import redirect_to
+from diffseg.maps import write_maps
+from diffseg.otsu_baseline import OtsuParams, otsu_segment
+from diffseg.shards import store_shard
+from diffseg.store import ImageStore
+
+with redirect_to(snakemake.log[0]):
+    params = OtsuParams(**snakemake.params.otsu)
+    with ImageStore(snakemake.input.store) as store:
+        positions = store_shard(store, int(snakemake.wildcards.shard), snakemake.params.shard_size)
+        masks = np.array([otsu_segment(store.image(p), params) for p in positions], dtype=np.uint8)
+        masks = masks.reshape(len(positions), store.size, store.size)
+        write_maps(snakemake.output.probabilities, positions, [store.ids[p] for p in positions], probability=masks)

@@ -1,0 +1,34 @@
+# Snakemake glue: DenseCRF fusion of the per-step masks with the image.
+import numpy as np
+
+from diffseg.crf import CRFParams, crf_fuse, crf_rounds
+from diffseg.logs import progress, redirect_to
+from diffseg.maps import read_maps, write_maps
+from diffseg.store import ImageStore
+
+with redirect_to(snakemake.log[0]):
+    settings = dict(snakemake.params.crf)
+    rounds, subset, seed = settings.pop("rounds"), settings.pop("subset"), settings.pop("seed")
+    params = CRFParams(**settings)
+    params.validate()
+    masks = read_maps(snakemake.input.masks, "masks")
+    regions = read_maps(snakemake.input.regions, "mean")
+    rng = np.random.default_rng(seed)
+    labels, posteriors = [], []
+    with ImageStore(snakemake.input.store) as store:
+        for j, position in enumerate(progress(regions["index"], desc="DenseCRF")):
+            image = store.image(position)
+            if rounds:
+                label, posterior = crf_rounds(image, masks["masks"][j].astype(bool), rounds, subset, rng, params)
+            else:
+                label, posterior = crf_fuse(image, regions["mean"][j].astype(np.float32), params)
+            labels.append(label)
+            posteriors.append(posterior)
+    shape = regions["mean"].shape
+    write_maps(
+        snakemake.output.fused,
+        regions["index"],
+        regions["ids"],
+        labels=np.asarray(labels, dtype=np.uint8).reshape(shape),
+        posterior=np.asarray(posteriors, dtype=np.float16).reshape(shape),
+    )

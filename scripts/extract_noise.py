@@ -1,0 +1,32 @@
+# Snakemake glue: noise differences under two semantics for the images of one shard.
+import torch
+
+from diffseg.device import pick_device
+from diffseg.extract import extract_shard
+from diffseg.logs import redirect_to
+from diffseg.model import load_model
+from diffseg.shards import store_shard
+from diffseg.store import ImageStore
+
+with redirect_to(snakemake.log[0]) as log:
+    torch.set_num_threads(snakemake.threads)
+    settings = snakemake.params.extraction
+    device = pick_device()
+    unet = load_model(snakemake.input.model, device)
+    with ImageStore(snakemake.input.store) as store:
+        positions = store_shard(store, int(snakemake.wildcards.shard), snakemake.params.shard_size)
+        log.info("shard %s: %d images", snakemake.wildcards.shard, len(positions))
+        extract_shard(
+            store,
+            positions,
+            unet,
+            snakemake.output.diffs,
+            steps=settings["steps"],
+            draws=settings["draws"],
+            semantic_a=snakemake.params.semantics["a"],
+            semantic_b=snakemake.params.semantics["b"],
+            reduce=snakemake.params.reduce,
+            base_seed=settings["seed"],
+            batch_size=settings["batch_size"] or None,
+            example_ids=[store.ids[p] for p in positions[: settings["examples"]]],
+        )

@@ -1,0 +1,15 @@
+# Snakemake glue: one binary segmentation per noise-addition step.
+from diffseg.logs import redirect_to
+from diffseg.threshold import threshold_shard
+
+with redirect_to(snakemake.log[0]):
+    settings = snakemake.params.threshold
+    threshold_shard(
+        snakemake.input.diffs,
+        snakemake.output.masks,
+        method=settings["method"],
+        value=settings["value"],
+        smooth_sigma=settings["smooth_sigma"],
+        # The authors' signed map is low where the lesion is; the absolute difference is high.
+        polarity="low" if snakemake.params.reduce == "luma_signed" else "high",
+    )

@@ -1,0 +1,83 @@
+# Config validation, dataset lookups and the input functions the rules call.
+import math
+import os
+from pathlib import Path
+
+import pandas as pd
+from snakemake.utils import min_version, validate
+
+min_version("9.0")
+
+
+validate(config, schema="../schemas/config.schema.yaml")
+
+DATASET = config["dataset"]["name"]
+SOURCE = config["dataset"]["source"]
+SHARD_SIZE = config["extraction"]["shard_size"]
+
+
+wildcard_constraints:
+    dataset=DATASET,
+    shard=r"\d{4}",
+
+
+def cohort_input(wildcards):
+    """Where prepare reads the cohort: a folder the pipeline made, or the user's own folder."""
+    if SOURCE == "synthetic":
+        return {"cohort": f"results/{wildcards.dataset}/cohort"}
+    if SOURCE == "isic2018":
+        return {"cohort": str(Path(config["dataset"]["isic2018"]["dest"]) / "cohort")}
+    images = config["dataset"]["folder"]["images"]
+    if not images:
+        raise ValueError(
+            "dataset.source is 'folder' but dataset.folder.images is not set"
+        )
+    if not Path(images).is_dir():
+        raise ValueError(f"dataset.folder.images: {images} is not a folder")
+    return {"images": images}
+
+
+def prepared_manifest(wildcards):
+    """The manifest of the prepared store; reading it waits for the prepare checkpoint."""
+    return checkpoints.prepare.get(dataset=wildcards.dataset).output.manifest
+
+
+def evaluation_shards(wildcards):
+    """Shard ids of the test images with lesion masks: the number of jobs grows with shards, not images."""
+    manifest = pd.read_csv(prepared_manifest(wildcards))
+    test = manifest[(manifest["split"] == "test") & (manifest["label"] == 1)]
+    return [f"{i:04d}" for i in range(math.ceil(len(test) / SHARD_SIZE))]
+
+
+def per_shard(pattern):
+    """An input function expanding `pattern` over the dataset's evaluation shards."""
+
+    def expand_shards(wildcards):
+        return expand(
+            pattern, dataset=wildcards.dataset, shard=evaluation_shards(wildcards)
+        )
+
+    return expand_shards
+
+
+def trained_model(wildcards):
+    """The DDPM extraction uses: a reused checkpoint from config, or the one this run trains."""
+    return config["model"]["checkpoint"] or f"results/{wildcards.dataset}/model/ema"
+
+
+def final_outputs(wildcards):
+    """What `snakemake` builds by default: Table 1, the GED summary and the joined maps."""
+    root = f"results/{DATASET}"
+    return [
+        f"{root}/evaluation/table1.csv",
+        f"{root}/evaluation/table1.md",
+        f"{root}/uncertainty/ged_summary.csv",
+        f"{root}/diffs.h5",
+    ]
+
+
+# Rule scripts import the `diffseg` package from src/, in the pip venv, a conda env or on a
+# SLURM node alike (sbatch exports the environment), without installing it into each env.
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    filter(None, [str(Path(workflow.basedir) / "src"), os.environ.get("PYTHONPATH")])
+)

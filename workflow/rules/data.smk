@@ -1,0 +1,60 @@
+# Datasets: the embedded synthetic cohort, the ISIC 2018 download, and the prepared image store.
+
+
+rule synthesise:
+    output:
+        cohort=directory("results/{dataset}/cohort"),
+    log:
+        "logs/{dataset}/synthesise.log",
+    benchmark:
+        "benchmarks/{dataset}/synthesise.tsv"
+    conda:
+        "../../envs/core.yaml"
+    params:
+        synthetic=config["dataset"]["synthetic"],
+        size=config["dataset"]["size"],
+        test_fraction=config["dataset"]["test_fraction"],
+    script:
+        "../../scripts/synthesise.py"
+
+
+rule download_isic2018:
+    output:
+        cohort=directory(str(Path(config["dataset"]["isic2018"]["dest"]) / "cohort")),
+    log:
+        "logs/download_isic2018.log",
+    benchmark:
+        "benchmarks/download_isic2018.tsv"
+    retries: 2
+    conda:
+        "../../envs/core.yaml"
+    params:
+        dest=config["dataset"]["isic2018"]["dest"],
+        base_url=config["dataset"]["isic2018"]["base_url"],
+    script:
+        "../../scripts/download_isic2018.py"
+
+
+checkpoint prepare:
+    input:
+        unpack(cohort_input),
+    output:
+        store="results/{dataset}/prepared/store.h5",
+        manifest="results/{dataset}/prepared/manifest.csv",
+        skipped="results/{dataset}/prepared/skipped.csv",
+    log:
+        "logs/{dataset}/prepare.log",
+    benchmark:
+        "benchmarks/{dataset}/prepare.tsv"
+    conda:
+        "../../envs/core.yaml"
+    params:
+        source=SOURCE,
+        size=config["dataset"]["size"],
+        test_fraction=config["dataset"]["test_fraction"],
+        seed=config["dataset"]["seed"],
+        on_bad_image=config["dataset"]["on_bad_image"],
+        masks=config["dataset"]["folder"]["masks"],
+        labels=config["dataset"]["folder"]["labels"],
+    script:
+        "../../scripts/prepare.py"

@@ -1,0 +1,85 @@
+# The DDPM under two semantics, the noise differences per step, and one segmentation per step.
+
+
+rule train_ddpm:
+    input:
+        store="results/{dataset}/prepared/store.h5",
+        manifest="results/{dataset}/prepared/manifest.csv",
+    output:
+        model=directory("results/{dataset}/model/ema"),
+        loss="results/{dataset}/model/loss.csv",
+    log:
+        "logs/{dataset}/train_ddpm.log",
+    benchmark:
+        "benchmarks/{dataset}/train_ddpm.tsv"
+    conda:
+        "../../envs/torch.yaml"
+    threads: 2
+    resources:
+        gpu=1,
+    params:
+        # Checkpoints live outside the declared outputs, so a killed run resumes from them.
+        workdir="results/{dataset}/model/training",
+        preset=config["model"]["preset"],
+        size=config["dataset"]["size"],
+        train=config["train"],
+        healthy=config["healthy"],
+    script:
+        "../../scripts/train_ddpm.py"
+
+
+rule extract_noise:
+    input:
+        store="results/{dataset}/prepared/store.h5",
+        model=trained_model,
+    output:
+        diffs="results/{dataset}/diffs/shard-{shard}.h5",
+    log:
+        "logs/{dataset}/extract_noise/shard-{shard}.log",
+    benchmark:
+        "benchmarks/{dataset}/extract_noise/shard-{shard}.tsv"
+    conda:
+        "../../envs/torch.yaml"
+    threads: 2
+    resources:
+        gpu=1,
+    params:
+        shard_size=SHARD_SIZE,
+        extraction=config["extraction"],
+        semantics=config["semantics"],
+        reduce=config["difference"]["reduce"],
+    script:
+        "../../scripts/extract_noise.py"
+
+
+rule join_diffs:
+    input:
+        per_shard("results/{dataset}/diffs/shard-{shard}.h5"),
+    output:
+        "results/{dataset}/diffs.h5",
+    log:
+        "logs/{dataset}/join_diffs.log",
+    benchmark:
+        "benchmarks/{dataset}/join_diffs.tsv"
+    conda:
+        "../../envs/core.yaml"
+    script:
+        "../../scripts/join_diffs.py"
+
+
+rule threshold:
+    input:
+        diffs="results/{dataset}/diffs/shard-{shard}.h5",
+    output:
+        masks="results/{dataset}/masks/shard-{shard}.h5",
+    log:
+        "logs/{dataset}/threshold/shard-{shard}.log",
+    benchmark:
+        "benchmarks/{dataset}/threshold/shard-{shard}.tsv"
+    conda:
+        "../../envs/core.yaml"
+    params:
+        threshold=config["threshold"],
+        reduce=config["difference"]["reduce"],
+    script:
+        "../../scripts/threshold.py"
