@@ -1,0 +1,18 @@
+# Snakemake glue: join the per-shard scores and write Table 1 (CSV and Markdown).
+import pandas as pd
+
+from diffseg.atomic import write_csv, write_text
+from diffseg.logs import redirect_to
+from diffseg.table import per_step_summary, table1, table1_markdown, uncertainty_correlation
+
+with redirect_to(snakemake.log[0]) as log:
+    settings = snakemake.params.metrics
+    per_image = pd.concat([pd.read_csv(path) for path in snakemake.input.scores], ignore_index=True)
+    table = table1(per_image, n_resamples=settings["bootstrap"], seed=settings["seed"])
+    correlation = uncertainty_correlation(per_image, pd.read_csv(snakemake.input.ged))
+    write_csv(per_image, snakemake.output.per_image)
+    write_csv(per_step_summary(per_image, settings["bootstrap"], settings["seed"]), snakemake.output.per_step)
+    write_csv(table, snakemake.output.table)
+    markdown = table1_markdown(table, correlation)
+    write_text(snakemake.output.markdown, markdown)
+    log.info("\n%s", markdown)
