@@ -78,6 +78,10 @@ def final_outputs(wildcards):
 
 # Rule scripts import the `diffseg` package from src/, in the pip venv, a conda env or on a
 # SLURM node alike (sbatch exports the environment), without installing it into each env.
-os.environ["PYTHONPATH"] = os.pathsep.join(
-    filter(None, [str(Path(workflow.basedir) / "src"), os.environ.get("PYTHONPATH")])
+os.environ.update(
+    PYTHONPATH=os.pathsep.join(
+        filter(
+            None, [str(Path(workflow.basedir) / "src"), os.environ.get("PYTHONPATH")]
+        )
+    )
 )

@@ -29,7 +29,8 @@ rule download_isic2018:
     conda:
         "../../envs/core.yaml"
     params:
-        dest=config["dataset"]["isic2018"]["dest"],
+        # The cohort folder's parent: the archives are kept beside it, so a rerun resumes them.
+        dest=lambda wildcards, output: Path(output.cohort).parent,
         base_url=config["dataset"]["isic2018"]["base_url"],
     script:
         "../../scripts/download_isic2018.py"
