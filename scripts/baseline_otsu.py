@@ -13,4 +13,5 @@ with redirect_to(snakemake.log[0]):
         positions = store_shard(store, int(snakemake.wildcards.shard), snakemake.params.shard_size)
         masks = np.array([otsu_segment(store.image(p), params) for p in positions], dtype=np.uint8)
         masks = masks.reshape(len(positions), store.size, store.size)
-        write_maps(snakemake.output.probabilities, positions, [store.ids[p] for p in positions], probability=masks)
+        ids = [store.ids[p] for p in positions]
+        write_maps(snakemake.output.probabilities, positions, ids, probability=masks)

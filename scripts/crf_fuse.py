@@ -9,8 +9,7 @@ from diffseg.store import ImageStore
 with redirect_to(snakemake.log[0]):
     settings = dict(snakemake.params.crf)
     rounds, subset, seed = settings.pop("rounds"), settings.pop("subset"), settings.pop("seed")
-    params = CRFParams(**settings)
-    params.validate()
+    params = CRFParams(**settings)  # validated on construction
     masks = read_maps(snakemake.input.masks, "masks")
     regions = read_maps(snakemake.input.regions, "mean")
     rng = np.random.default_rng(seed)
@@ -19,7 +18,8 @@ with redirect_to(snakemake.log[0]):
         for j, position in enumerate(progress(regions["index"], desc="DenseCRF")):
             image = store.image(position)
             if rounds:
-                label, posterior = crf_rounds(image, masks["masks"][j].astype(bool), rounds, subset, rng, params)
+                outputs = masks["masks"][j].astype(bool)  # (S, H, W)
+                label, posterior = crf_rounds(image, outputs, rounds, subset, rng, params)
             else:
                 label, posterior = crf_fuse(image, regions["mean"][j].astype(np.float32), params)
             labels.append(label)

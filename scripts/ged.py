@@ -11,9 +11,15 @@ with redirect_to(snakemake.log[0]):
     shard = read_maps(snakemake.input.masks, "masks")
     rows = []
     with ImageStore(snakemake.input.store) as store:
-        for position, image_id, outputs in zip(shard["index"], shard["ids"], shard["masks"].astype(bool)):
-            row = {"id": image_id, "diversity": ged_diversity(outputs), "diversity_euclidean": ged_euclidean_diversity(outputs)}
+        per_image = zip(shard["index"], shard["ids"], shard["masks"].astype(bool), strict=True)
+        for position, image_id, outputs in per_image:
+            row = {
+                "id": image_id,
+                "diversity": ged_diversity(outputs),
+                "diversity_euclidean": ged_euclidean_diversity(outputs),
+            }
             if store.has_mask[position]:
                 row["ged"] = ged(outputs, store.mask(position)[None].astype(bool))
             rows.append(row)
-    write_csv(pd.DataFrame(rows, columns=["id", "ged", "diversity", "diversity_euclidean"]), snakemake.output.table)
+    columns = ["id", "ged", "diversity", "diversity_euclidean"]
+    write_csv(pd.DataFrame(rows, columns=columns), snakemake.output.table)

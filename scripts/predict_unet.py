@@ -13,4 +13,5 @@ with redirect_to(snakemake.log[0]):
     with ImageStore(snakemake.input.store) as store:
         positions = store_shard(store, int(snakemake.wildcards.shard), snakemake.params.shard_size)
         probability = predict_unet(snakemake.input.model, store.images(positions), device=pick_device())
-        write_maps(snakemake.output.probabilities, positions, [store.ids[p] for p in positions], probability=probability)
+        ids = [store.ids[p] for p in positions]
+        write_maps(snakemake.output.probabilities, positions, ids, probability=probability)

@@ -14,5 +14,10 @@ with redirect_to(snakemake.log[0]) as log:
         log.info("U-Net trains on %d images with masks", len(train))
         images, masks = store.images(train), store.masks(train).astype(bool)
     train_unet(
-        images, masks, snakemake.output.model, UNetSettings(**snakemake.params.unet), device=pick_device()
+        images,
+        masks,
+        snakemake.output.model,
+        UNetSettings(**snakemake.params.unet),
+        device=pick_device(),
+        loss_csv=snakemake.output.loss,
     )

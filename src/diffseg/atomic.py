@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -46,3 +47,27 @@ def write_csv(frame, target: str | os.PathLike, **kwargs) -> None:
     kwargs.setdefault("index", False)
     with atomic_path(target) as tmp:
         frame.to_csv(tmp, **kwargs)
+
+
+@contextlib.contextmanager
+def atomic_dir(target: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary directory beside `target`; it replaces `target` only when the block succeeds.
+
+    A killed run leaves a hidden `.name.tmp*` folder and never a half-written model under the final
+    name. An existing `target` is moved aside first because rename() cannot replace a non-empty folder.
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp", dir=target.parent))
+    try:
+        yield tmp
+        if target.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old", dir=target.parent))
+            os.replace(target, old / target.name)
+            os.replace(tmp, target)
+            shutil.rmtree(old)
+        else:
+            os.replace(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise

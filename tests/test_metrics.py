@@ -1,0 +1,171 @@
+"""Segmentation scores (by hand and against the official ISIC scorer) and the cohort statistics."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from diffseg.images import read_mask, write_png
+from diffseg.metrics import JACCARD_THRESHOLD, bootstrap_ci, paired_wilcoxon, segmentation_scores, spearman
+
+
+def square(top: int, left: int, side: int, shape=(10, 10)) -> np.ndarray:
+    mask = np.zeros(shape, bool)
+    mask[top : top + side, left : left + side] = True
+    return mask
+
+
+def test_scores_of_two_overlapping_squares_by_hand():
+    truth = square(0, 0, 4)  # 16 pixels
+    pred = square(2, 0, 4)  # 16 pixels, 8 shared
+    scores = segmentation_scores(pred, truth)
+    assert scores["dice"] == pytest.approx(2 * 8 / 32)
+    assert scores["iou"] == pytest.approx(8 / 24)
+    assert scores["precision"] == pytest.approx(8 / 16)
+    assert scores["recall"] == pytest.approx(8 / 16)
+    assert scores["specificity"] == pytest.approx(76 / 84)
+    assert scores["accuracy"] == pytest.approx(84 / 100)
+    assert scores["thresholded_jaccard"] == 0.0  # IoU 1/3 is a failed segmentation
+
+
+def test_thresholded_jaccard_keeps_iou_from_the_threshold_on():
+    truth = square(0, 0, 10)
+    pred = truth.copy()
+    pred[:, :3] = False  # IoU 0.7
+    assert segmentation_scores(pred, truth)["thresholded_jaccard"] == pytest.approx(0.7)
+    pred[:, :4] = False  # IoU 0.6
+    assert JACCARD_THRESHOLD > segmentation_scores(pred, truth)["iou"] == pytest.approx(0.6)
+    assert segmentation_scores(pred, truth)["thresholded_jaccard"] == 0.0
+
+
+def test_empty_mask_conventions():
+    empty = np.zeros((6, 6), bool)
+    lesion = square(1, 1, 2, (6, 6))
+    both_empty = segmentation_scores(empty, empty)
+    assert both_empty == {key: 1.0 for key in both_empty}
+    missed = segmentation_scores(empty, lesion)  # found nothing on a lesion image
+    assert (missed["dice"], missed["iou"], missed["precision"], missed["recall"]) == (0.0, 0.0, 0.0, 0.0)
+    assert missed["specificity"] == 1.0
+    false_alarm = segmentation_scores(lesion, empty)  # lesion drawn on healthy skin
+    assert (false_alarm["dice"], false_alarm["precision"], false_alarm["recall"]) == (0.0, 0.0, 1.0)
+    assert false_alarm["specificity"] == pytest.approx(32 / 36)
+    full = np.ones((6, 6), bool)
+    assert segmentation_scores(full, full)["specificity"] == 1.0
+
+
+def test_masks_of_different_shapes_are_refused():
+    with pytest.raises(ValueError, match="differ in shape"):
+        segmentation_scores(np.zeros((4, 4), bool), np.zeros((4, 5), bool))
+
+
+# --- against the official ISIC challenge scorer, on real masks -----------------------------------
+
+ISIC_KEYS = {"accuracy": "accuracy", "sensitivity": "recall", "specificity": "specificity",
+             "jaccard": "iou", "threshold_jaccard": "thresholded_jaccard", "dice": "dice"}
+
+
+def perturbations(truth: np.ndarray) -> dict[str, np.ndarray]:
+    """Predictions from a real mask: the kinds of error a segmentation makes, small to total."""
+    return {
+        "eroded": ndimage.binary_erosion(truth, iterations=6),
+        "dilated": ndimage.binary_dilation(truth, iterations=9),
+        "shifted": np.roll(truth, (17, -11), axis=(0, 1)),
+        "shifted_far": np.roll(truth, 120, axis=1),
+        "empty": np.zeros_like(truth),
+        "everything": np.ones_like(truth),
+    }
+
+
+# The scorer calls Series.rename(inplace=True), which pandas 3.1 deprecates; not our code.
+@pytest.mark.filterwarnings("ignore:The inplace keyword")
+def test_scores_agree_with_the_official_isic_scorer_on_real_masks(isic_sample, tmp_path):
+    scoring = pytest.importorskip(
+        "isic_challenge_scoring",
+        reason="the official scorer is not installed (pip install -r requirements-dev.txt)",
+    )
+    from isic_challenge_scoring.confusion import create_binary_confusion_matrix
+    from isic_challenge_scoring.load_image import load_segmentation_image
+
+    mask_paths = sorted((isic_sample / "masks").glob("ISIC_*_segmentation.png"))[::10]
+    truths = {path.name.split("_segmentation")[0]: read_mask(path) for path in mask_paths}
+    (tmp_path / "truth").mkdir()
+    for path in mask_paths:
+        shutil.copy(path, tmp_path / "truth" / path.name)
+
+    thresholded = []
+    for kind in perturbations(next(iter(truths.values()))):
+        ours = []
+        for image_id, truth in truths.items():
+            pred = perturbations(truth)[kind]
+            write_png(tmp_path / kind / f"{image_id}.png", pred)
+            mine = segmentation_scores(pred, truth)
+            ours.append(mine)
+            # Per image: their confusion matrix and metric functions on the masks as they read them.
+            truth_png = isic_sample / "masks" / f"{image_id}_segmentation.png"
+            cm = create_binary_confusion_matrix(
+                truth_binary_values=load_segmentation_image(truth_png) > 128,
+                prediction_binary_values=load_segmentation_image(tmp_path / kind / f"{image_id}.png") > 128,
+            )
+            for theirs, key in ISIC_KEYS.items():
+                expected = getattr(scoring.metrics, f"binary_{theirs}")(cm)
+                assert mine[key] == pytest.approx(expected, abs=1e-12), (kind, image_id, key)
+        # Cohort: their whole scorer (file matching, loading, macro average) against our mean.
+        official = scoring.segmentation.SegmentationScore.from_dir(tmp_path / "truth", tmp_path / kind)
+        official = official.macro_average
+        for theirs, key in ISIC_KEYS.items():
+            assert np.mean([s[key] for s in ours]) == pytest.approx(official[theirs], abs=1e-12), (kind, key)
+        thresholded += [s["thresholded_jaccard"] for s in ours]
+    # The perturbations fall on both sides of the 0.65 threshold, so both branches were compared.
+    assert len(truths) == 10 and 0.0 in thresholded and max(thresholded) > JACCARD_THRESHOLD
+
+
+# --- cohort statistics ---------------------------------------------------------------------------
+
+
+def test_bootstrap_ci_brackets_the_mean_and_narrows_with_more_images():
+    rng = np.random.default_rng(0)
+    small = rng.normal(0.7, 0.1, 20)
+    large = rng.normal(0.7, 0.1, 2000)
+    low, high = bootstrap_ci(small, n_resamples=2000, seed=1)
+    assert low < small.mean() < high
+    # The 95 % percentile interval of a mean spans about ±1.96 standard errors.
+    assert high - low == pytest.approx(2 * 1.96 * small.std() / np.sqrt(20), rel=0.2)
+    low_l, high_l = bootstrap_ci(large, n_resamples=2000, seed=1)
+    assert high_l - low_l < (high - low) / 5
+    assert bootstrap_ci(small, 500, seed=3) == bootstrap_ci(small, 500, seed=3)
+
+
+def test_bootstrap_ci_edge_cases():
+    assert bootstrap_ci([0.4], 100, 0) == (0.4, 0.4)
+    assert bootstrap_ci([0.2, np.nan, 0.2], 100, 0) == (0.2, 0.2)
+    assert all(np.isnan(bootstrap_ci([], 100, 0)))
+    low50, high50 = bootstrap_ci(np.arange(50.0), 1000, 0, level=0.5)
+    low95, high95 = bootstrap_ci(np.arange(50.0), 1000, 0, level=0.95)
+    assert low95 < low50 < high50 < high95
+
+
+def test_paired_wilcoxon_detects_a_consistent_shift_and_not_noise():
+    rng = np.random.default_rng(0)
+    a = rng.uniform(0.5, 0.9, 40)
+    _, p_shift = paired_wilcoxon(a + 0.05 + rng.normal(0, 0.01, 40), a)
+    _, p_noise = paired_wilcoxon(a + rng.normal(0, 0.05, 40), a)
+    assert p_shift < 1e-6 and p_noise > 0.01
+    assert paired_wilcoxon(a, a) == (0.0, 1.0)
+    # 6 pairs, all differences positive and distinct: W = 0, exact two-sided p = 2 / 2⁶.
+    statistic, p = paired_wilcoxon([1, 2, 3, 4, 5, 6], [0.5, 1.4, 2.3, 3.2, 4.1, 5.0])
+    assert (statistic, p) == (0.0, pytest.approx(2 / 64))
+    assert paired_wilcoxon([1.0, np.nan, 3.0], [1.0, 2.0, 3.0]) == (0.0, 1.0)
+
+
+def test_spearman_ignores_missing_pairs_and_counts_the_rest():
+    x = np.array([1, 2, 3, 4, 5, np.nan, 7])
+    y = np.array([2, 4, 9, 16, 30, 1.0, np.nan])
+    rho, p, n = spearman(x, y)
+    assert (rho, n) == (pytest.approx(1.0), 5)
+    rho, _, _ = spearman(x, -y)
+    assert rho == pytest.approx(-1.0)
+    assert np.isnan(spearman([1, 2], [3, 4])[0]) and spearman([1, 2], [3, 4])[2] == 2
+    assert np.isnan(spearman([1, 1, 1, 1], [1, 2, 3, 4])[0])

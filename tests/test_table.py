@@ -1,0 +1,129 @@
+"""Table 1 from a small hand-made frame of per-image scores."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from diffseg.table import (
+    METRICS,
+    best_step,
+    per_step_summary,
+    step_methods,
+    table1,
+    table1_markdown,
+    uncertainty_correlation,
+)
+
+# Per-image Dice of 6 images; the other metrics are derived so each column differs.
+DICE = {
+    "step_060": [0.50, 0.60, 0.55, 0.40, 0.70, 0.45],
+    "step_100": [0.70, 0.72, 0.68, 0.66, 0.74, 0.70],  # the best step
+    "step_150": [0.65, 0.70, 0.60, 0.62, 0.69, 0.66],
+    "diffseg_mean": [0.72, 0.74, 0.70, 0.70, 0.76, 0.71],
+    "diffseg_crf": [0.80, 0.82, 0.78, 0.75, 0.85, 0.79],
+    "unet": [0.90, 0.91, 0.88, 0.86, 0.93, 0.89],
+    "otsu": [0.60, 0.85, 0.30, 0.70, 0.75, 0.65],
+}
+
+
+def per_image_frame(dice: dict[str, list[float]] = DICE) -> pd.DataFrame:
+    rows = []
+    for method, values in dice.items():
+        for i, value in enumerate(values):
+            row = {"id": f"img{i}", "method": method}
+            row |= {metric: value for metric in METRICS}
+            row |= {"iou": value / (2 - value), "precision": min(1.0, value + 0.05)}
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def test_steps_are_found_in_step_order_and_the_best_by_mean_dice():
+    frame = per_image_frame({"step_60": [0.1], "step_150": [0.3], "step_1000": [0.2], "unet": [0.9]})
+    assert step_methods(frame) == ["step_60", "step_150", "step_1000"]
+    assert best_step(frame) == "step_150"
+    assert best_step(per_image_frame()) == "step_100"
+    assert best_step(per_image_frame({"unet": [0.9]})) is None
+
+
+def test_table1_rows_in_order_with_means_sds_and_cis():
+    table = table1(per_image_frame(), n_resamples=500, seed=0)
+    assert list(table["key"]) == ["otsu", "unet", "best_step", "diffseg_mean", "diffseg_crf"]
+    assert table.loc[2, "method"] == "DiffSeg best single step (t = 100)"
+    assert (table["n"] == 6).all()
+    crf = table.set_index("key").loc["diffseg_crf"]
+    assert crf["dice_mean"] == pytest.approx(np.mean(DICE["diffseg_crf"]))
+    assert crf["dice_sd"] == pytest.approx(np.std(DICE["diffseg_crf"], ddof=1))
+    iou = np.array(DICE["diffseg_crf"]) / (2 - np.array(DICE["diffseg_crf"]))
+    assert crf["iou_mean"] == pytest.approx(iou.mean())
+    for metric in METRICS:
+        assert (table[f"{metric}_ci_low"] <= table[f"{metric}_mean"]).all()
+        assert (table[f"{metric}_mean"] <= table[f"{metric}_ci_high"]).all()
+    # The Otsu row's scores spread most, so its interval is the widest.
+    widths = (table["dice_ci_high"] - table["dice_ci_low"]).to_numpy()
+    assert widths.argmax() == 0
+
+
+def test_paired_tests_against_the_fused_mask():
+    table = table1(per_image_frame(), n_resamples=200, seed=0).set_index("key")
+    # U-Net beats CRF on all 6 images (W = 0, exact p = 2/64); best step loses on all 6.
+    assert table.loc["unet", "wilcoxon_dice_vs_crf"] == 0.0
+    assert table.loc["unet", "p_dice_vs_crf"] == pytest.approx(2 / 64)
+    assert table.loc["unet", "dice_minus_crf"] == pytest.approx(0.58 / 6)
+    assert table.loc["best_step", "dice_minus_crf"] < 0
+    assert table.loc["best_step", "p_dice_vs_crf"] == pytest.approx(2 / 64)
+    # Otsu is better on one image and worse on five: not significant at 6 images.
+    assert table.loc["otsu", "p_dice_vs_crf"] > 0.05
+    assert np.isnan(table.loc["diffseg_crf", "p_dice_vs_crf"])
+
+
+def test_missing_methods_are_left_out_and_missing_images_unpaired():
+    dice = {k: v for k, v in DICE.items() if k not in ("unet", "step_060", "step_100", "step_150")}
+    frame = per_image_frame(dice)
+    frame = frame[~((frame["method"] == "otsu") & (frame["id"] == "img0"))]
+    table = table1(frame, n_resamples=200, seed=0).set_index("key")
+    assert list(table.index) == ["otsu", "diffseg_mean", "diffseg_crf"]
+    assert table.loc["otsu", "n"] == 5
+    expected = np.mean(np.array(DICE["otsu"][1:]) - np.array(DICE["diffseg_crf"][1:]))
+    assert table.loc["otsu", "dice_minus_crf"] == pytest.approx(expected)
+
+
+def test_scores_without_a_metric_column_are_refused():
+    with pytest.raises(ValueError, match="thresholded_jaccard"):
+        table1(per_image_frame().drop(columns="thresholded_jaccard"))
+
+
+def test_per_step_summary_is_the_dice_curve():
+    summary = per_step_summary(per_image_frame(), n_resamples=200, seed=0)
+    assert summary["step"].tolist() == [60, 100, 150]
+    assert summary["mean"].tolist() == pytest.approx([np.mean(DICE[f"step_{t:03d}"]) for t in (60, 100, 150)])
+    assert (summary["n"] == 6).all() and (summary["ci_low"] < summary["mean"]).all()
+
+
+def test_uncertainty_correlation_ranks_diversity_against_the_fused_error():
+    per_image = per_image_frame()
+    # Diversity rises exactly as the fused Dice falls, except that img5 has no GED row.
+    error = 1 - np.array(DICE["diffseg_crf"])
+    ged = pd.DataFrame({"id": [f"img{i}" for i in range(5)], "diversity": error[:5] * 2})
+    rho, p, n = uncertainty_correlation(per_image, ged)
+    assert (rho, n) == (pytest.approx(1.0), 5)
+    rho, _, _ = uncertainty_correlation(per_image, ged.assign(diversity=-ged["diversity"]))
+    assert rho == pytest.approx(-1.0)
+
+
+def test_markdown_shows_every_row_the_tests_and_the_correlation():
+    table = table1(per_image_frame(), n_resamples=200, seed=0)
+    text = table1_markdown(table, correlation=(0.41, 0.003, 6))
+    lines = text.splitlines()
+    assert lines[0].startswith("| Method | n | Dice |")
+    assert len(lines[0].split("|")) == len(lines[1].split("|"))
+    otsu_line = next(line for line in lines if line.startswith("| Training-free (Otsu)"))
+    crf = np.mean(DICE["diffseg_crf"])
+    assert f"{np.mean(DICE['otsu']):.3f} ± " in otsu_line
+    assert f"{np.mean(DICE['otsu']) - crf:+.3f}" in otsu_line
+    crf_line = next(line for line in lines if line.startswith("| DiffSeg + DenseCRF"))
+    assert crf_line.endswith("| – | – |")
+    assert "rho = 0.410, p = 0.003, n = 6" in text
+    assert "optimistic" in text
+    assert "rho" not in table1_markdown(table)
