@@ -97,7 +97,6 @@ def write_synthetic_cohort(
     out_dir = Path(out_dir)
     rows = []
     with atomic_dir(out_dir) as tmp:
-        tmp.chmod(0o755)  # mkdtemp's private 0700 would hide the cohort from a shared project's other users
         for label, count in ((1, n_lesion), (0, n_healthy)):
             for number in range(count):
                 rng = np.random.default_rng([seed, label, number])

@@ -1,0 +1,88 @@
+"""Healthy-skin examples: sources, and border crops that stay off a central lesion."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from diffseg.errors import BadInputError, ConfigError
+from diffseg.healthy import (
+    border_crop_boxes,
+    border_crop_lesion_fraction,
+    border_crops,
+    healthy_training_set,
+)
+from diffseg.store import ImageStore, write_store
+from diffseg.synthetic import write_synthetic_cohort
+
+SIZE = 16
+
+
+def test_four_boxes_are_the_corners_and_eight_add_the_edge_midpoints():
+    assert border_crop_boxes(40, 40, 0.25, 4) == [
+        (0, 0, 10, 10),
+        (0, 30, 10, 10),
+        (30, 30, 10, 10),
+        (30, 0, 10, 10),
+    ]
+    corners_and_middles = {(top, left) for top, left, _, _ in border_crop_boxes(40, 40, 0.25, 8)}
+    assert corners_and_middles == {(0, 0), (0, 15), (0, 30), (15, 30), (30, 30), (30, 15), (30, 0), (15, 0)}
+    assert border_crop_boxes(40, 80, 0.25, 1) == [(0, 0, 10, 20)]  # a share of each side
+
+
+def test_crops_of_an_image_with_a_central_lesion_hold_skin_only():
+    image = np.full((1, 32, 32, 3), 200, dtype=np.uint8)
+    image[0, 10:22, 10:22] = 20  # the dark lesion
+    crops = border_crops(image, 0.25, 8)
+    assert crops.shape == (8, 32, 32, 3)
+    assert crops.min() > 150
+
+
+def test_lesion_fraction_of_the_crops_is_measured_with_the_masks():
+    central = np.zeros((40, 60), dtype=bool)
+    central[15:25, 20:40] = True
+    corner = np.zeros((40, 60), dtype=bool)
+    corner[:10, :15] = True  # exactly the top-left box
+    shares = border_crop_lesion_fraction([central, corner], 0.25, 4)
+    np.testing.assert_array_equal(shares, [[0, 0, 0, 0], [1, 0, 0, 0]])
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    root = tmp_path_factory.mktemp("healthy")
+    cohort = write_synthetic_cohort(
+        root / "cohort", n_lesion=4, n_healthy=4, size=32, seed=0, test_fraction=0.25
+    )
+    write_store(root / "store.h5", cohort, SIZE, "synthetic")
+    with ImageStore(root / "store.h5") as opened:
+        yield opened
+
+
+def test_synthetic_source_uses_the_store_healthy_training_images(store):
+    wanted = np.flatnonzero((store.split == "train") & (store.label == 0))
+    images = healthy_training_set(store, {"source": "synthetic"}, SIZE)
+    np.testing.assert_array_equal(images, store.images(wanted))
+
+
+def test_border_crops_source_crops_the_training_lesion_images(store):
+    lesions = np.flatnonzero((store.split == "train") & (store.label == 1))
+    images = healthy_training_set(
+        store, {"source": "border_crops", "crop_fraction": 0.25, "crops_per_image": 2}, SIZE
+    )
+    assert images.shape == (2 * len(lesions), SIZE, SIZE, 3)
+
+
+def test_folder_source_resizes_every_image(tmp_path, store):
+    for name, side in (("a.png", 40), ("b.jpg", 70)):
+        Image.fromarray(np.full((side, side + 5, 3), 180, dtype=np.uint8)).save(tmp_path / name)
+    (tmp_path / "notes.txt").write_text("not an image")
+    images = healthy_training_set(store, {"source": "folder", "folder": str(tmp_path)}, SIZE)
+    assert images.shape == (2, SIZE, SIZE, 3) and abs(int(images.mean()) - 180) <= 2
+
+
+def test_folder_source_without_images_names_the_folder(tmp_path, store):
+    with pytest.raises(BadInputError, match=str(tmp_path)):
+        healthy_training_set(store, {"source": "folder", "folder": str(tmp_path)}, SIZE)
+    with pytest.raises(ConfigError, match="healthy.folder"):
+        healthy_training_set(store, {"source": "folder", "folder": None}, SIZE)

@@ -1,0 +1,65 @@
+"""Thresholding the difference maps: normalisation, methods, polarity and the shard file."""
+
+from __future__ import annotations
+
+import h5py
+import numpy as np
+import pytest
+
+from diffseg.errors import BadInputError
+from diffseg.threshold import binarise, normalise_map, step_masks, threshold_shard
+
+
+def _disk_map(size=32, radius=8, contrast=1.0, noise=0.05, seed=0):
+    yy, xx = np.mgrid[:size, :size]
+    disk = (yy - size / 2) ** 2 + (xx - size / 2) ** 2 < radius**2
+    rng = np.random.default_rng(seed)
+    return disk, 0.2 + contrast * disk + noise * rng.standard_normal((size, size))
+
+
+@pytest.mark.parametrize("method", ["fixed", "otsu"])
+def test_a_bright_disk_is_found(method):
+    disk, diff = _disk_map()
+    mask = binarise(normalise_map(diff, smooth_sigma=1.0), method, 0.5, "high")
+    assert (mask != disk).mean() < 0.02
+
+
+def test_low_polarity_finds_a_dark_disk():
+    disk, diff = _disk_map(contrast=-1.0)
+    assert (binarise(normalise_map(diff, 1.0), "otsu", polarity="low") != disk).mean() < 0.02
+    assert not binarise(normalise_map(diff, 1.0), "otsu", polarity="high")[disk].any()
+
+
+def test_normalised_map_spans_zero_to_one_and_a_flat_map_gives_no_lesion():
+    _, diff = _disk_map()
+    normalised = normalise_map(diff * 7 + 3)
+    assert normalised.min() == 0 and normalised.max() == pytest.approx(1)
+    flat = np.full((8, 8), 0.3)
+    assert not step_masks(flat[None], "otsu").any() and not step_masks(flat[None], "fixed").any()
+
+
+def test_shard_of_masks_mirrors_the_difference_shard(tmp_path):
+    disk, diff = _disk_map()
+    diffs = np.stack([np.stack([diff, diff.T]), np.stack([diff[::-1], diff])]).astype(
+        np.float16
+    )  # (2, 2, H, W)
+    with h5py.File(tmp_path / "diffs.h5", "w") as h5:
+        h5["index"] = np.array([4, 9])
+        h5.create_dataset("ids", data=np.array(["x", "y"], dtype=object), dtype=h5py.string_dtype())
+        h5["steps"] = np.array([60, 70])
+        h5["diff"] = diffs
+    threshold_shard(tmp_path / "diffs.h5", tmp_path / "masks.h5", "fixed", 0.5, 1.0, "high")
+    with h5py.File(tmp_path / "masks.h5", "r") as h5:
+        masks = h5["masks"]
+        assert masks.shape == (2, 2, 32, 32) and masks.dtype == np.uint8 and masks.chunks == (1, 2, 32, 32)
+        assert list(h5["index"][()]) == [4, 9] and list(h5["steps"][()]) == [60, 70]
+        assert list(h5["ids"].asstr()[()]) == ["x", "y"]
+        np.testing.assert_array_equal(masks[0, 0], step_masks(diffs[0, :1], "fixed", 0.5, 1.0)[0])
+        assert (masks[0, 0] != disk).mean() < 0.02
+
+
+def test_unreadable_shard_names_the_file(tmp_path):
+    bad = tmp_path / "diffs.h5"
+    bad.write_text("not hdf5")
+    with pytest.raises(BadInputError, match="diffs.h5"):
+        threshold_shard(bad, tmp_path / "masks.h5")
