@@ -37,6 +37,6 @@ def test_every_rule_names_a_conda_env():
         text = smk.read_text()
         rules = re.findall(r"^(?:rule|checkpoint) (\w+):", text, flags=re.M)
         blocks = re.split(r"^(?:rule|checkpoint) \w+:", text, flags=re.M)[1:]
-        for name, block in zip(rules, blocks):
+        for name, block in zip(rules, blocks, strict=True):
             if "script:" in block or "shell:" in block:
                 assert "conda:" in block, f"{smk.name}: rule {name} has no conda env"
