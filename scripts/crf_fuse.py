@@ -4,6 +4,7 @@ import numpy as np
 from diffseg.crf import CRFParams, crf_fuse, crf_rounds
 from diffseg.logs import progress, redirect_to
 from diffseg.maps import read_maps, write_maps
+from diffseg.pngs import write_fused_masks
 from diffseg.store import ImageStore
 
 with redirect_to(snakemake.log[0]):
@@ -32,3 +33,6 @@ with redirect_to(snakemake.log[0]):
         labels=np.asarray(labels, dtype=np.uint8).reshape(shape),
         posterior=np.asarray(posteriors, dtype=np.float16).reshape(shape),
     )
+    # The product a user takes away: ISIC-named masks at each image's original size.
+    with ImageStore(snakemake.input.store) as store:
+        write_fused_masks(snakemake.output.fused, lambda position: store.orig_size[position], snakemake.output.masks)

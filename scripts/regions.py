@@ -1,6 +1,9 @@
-# Snakemake glue: mean mask, consistent and ambiguous regions of the per-step masks.
+# Snakemake glue: mean mask, consistent and ambiguous regions of the per-step masks, a few overlays.
 from diffseg.logs import redirect_to
-from diffseg.regions import regions_shard
+from diffseg.regions import regions_shard, write_region_overlays
+from diffseg.store import ImageStore
 
 with redirect_to(snakemake.log[0]):
     regions_shard(snakemake.input.masks, snakemake.output.regions)
+    with ImageStore(snakemake.input.store) as store:
+        write_region_overlays(snakemake.output.regions, store.image, snakemake.output.overlays, snakemake.params.examples)

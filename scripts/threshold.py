@@ -1,5 +1,6 @@
 # Snakemake glue: one binary segmentation per noise-addition step.
 from diffseg.logs import redirect_to
+from diffseg.pngs import write_step_mask_pngs
 from diffseg.threshold import threshold_shard
 
 with redirect_to(snakemake.log[0]):
@@ -10,6 +11,9 @@ with redirect_to(snakemake.log[0]):
         method=settings["method"],
         value=settings["value"],
         smooth_sigma=settings["smooth_sigma"],
+        closing=settings["closing"],
+        fill_holes=settings["fill_holes"],
         # The authors' signed map is low where the lesion is; the absolute difference is high.
         polarity="low" if snakemake.params.reduce == "luma_signed" else "high",
     )
+    write_step_mask_pngs(snakemake.output.masks, snakemake.output.examples, snakemake.params.examples)

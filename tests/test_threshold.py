@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from diffseg.errors import BadInputError
-from diffseg.threshold import binarise, normalise_map, step_masks, threshold_shard
+from diffseg.threshold import binarise, normalise_map, step_masks, threshold_shard, tidy_mask
 
 
 def _disk_map(size=32, radius=8, contrast=1.0, noise=0.05, seed=0):
@@ -63,3 +63,21 @@ def test_unreadable_shard_names_the_file(tmp_path):
     bad.write_text("not hdf5")
     with pytest.raises(BadInputError, match="diffs.h5"):
         threshold_shard(bad, tmp_path / "masks.h5")
+
+
+def test_a_ring_with_a_gap_becomes_the_disc_it_encloses():
+    yy, xx = np.mgrid[:32, :32]
+    radius = np.hypot(yy - 16, xx - 16)
+    disc = radius <= 10
+    ring = (radius > 8) & (radius <= 10)
+    ring[15:17, 24:28] = False  # a 2-px gap, as thresholded difference maps often have
+    assert not tidy_mask(ring, closing=0, fill_holes=True)[16, 16]  # an open ring cannot be filled
+    tidied = tidy_mask(ring, closing=2, fill_holes=True)
+    assert tidied[16, 16]
+    assert (tidied ^ disc).sum() <= 4
+
+
+def test_closing_keeps_a_lesion_that_touches_the_border():
+    mask = np.zeros((16, 16), bool)
+    mask[:, :6] = True
+    np.testing.assert_array_equal(tidy_mask(mask, closing=2), mask)

@@ -18,6 +18,7 @@ import numpy as np
 from diffseg.atomic import atomic_path
 from diffseg.errors import BadInputError
 from diffseg.images import write_png
+from diffseg.pngs import enlarge
 
 # Overlay colours: consistent lesion in red, ambiguous pixels in yellow (visible on skin tones).
 CONSISTENT_RGB = np.array([230, 30, 30])
@@ -128,8 +129,7 @@ def write_region_overlays(
     written = []
     for position, image_id, sure, unsure in zip(positions, ids, consistent, ambiguous, strict=True):
         overlay = region_overlay(image_of(int(position)), sure, unsure)
-        factor = max(1, -(-min_side // max(overlay.shape[:2])))
         path = Path(out_dir) / f"{image_id}.png"
-        write_png(path, np.repeat(np.repeat(overlay, factor, axis=0), factor, axis=1))
+        write_png(path, enlarge(overlay, min_side))
         written.append(path)
     return written

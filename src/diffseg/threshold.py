@@ -3,6 +3,11 @@
 Each map D_t is smoothed (optional Gaussian), min–max normalised per image to [0, 1] and
 binarised with a fixed threshold (DiffEdit's 0.5) or Otsu's. With polarity `high` the lesion is
 where the map is high (|ε_a − ε_b|); with `low` where it is low (the authors' signed luma map).
+
+The absolute difference lights up most at the lesion's *border* (the two semantics disagree most
+about where skin turns into lesion), so a thresholded map is often a ring. A morphological closing
+bridges small gaps in the ring and hole filling turns it into the lesion it encloses (`closing`,
+`fill_holes`; both off reproduces the bare thresholded map).
 """
 
 from __future__ import annotations
@@ -48,15 +53,29 @@ def binarise(
     return normalised > level if polarity == "high" else normalised < level
 
 
+def tidy_mask(mask: np.ndarray, closing: int = 0, fill_holes: bool = False) -> np.ndarray:
+    """`mask` closed by `closing` iterations of a 3×3 square (bridges gaps up to 2·closing px), holes filled."""
+    mask = np.asarray(mask, dtype=bool)
+    if closing > 0:
+        # Pad so the closing does not erode lesions touching the image border.
+        padded = np.pad(mask, closing, mode="edge")
+        mask = ndimage.binary_closing(padded, np.ones((3, 3), bool), iterations=closing)[closing:-closing, closing:-closing]
+    return ndimage.binary_fill_holes(mask) if fill_holes else mask
+
+
 def step_masks(
     diffs: np.ndarray,
     method: str = "fixed",
     value: float = 0.5,
     smooth_sigma: float = 0.0,
     polarity: str = "high",
+    closing: int = 0,
+    fill_holes: bool = False,
 ) -> np.ndarray:
     """Masks `(S, H, W)` bool, one per map of `diffs` `(S, H, W)`."""
-    return np.stack([binarise(normalise_map(d, smooth_sigma), method, value, polarity) for d in diffs])
+    return np.stack(
+        [tidy_mask(binarise(normalise_map(d, smooth_sigma), method, value, polarity), closing, fill_holes) for d in diffs]
+    )
 
 
 def threshold_shard(
@@ -66,6 +85,8 @@ def threshold_shard(
     value: float = 0.5,
     smooth_sigma: float = 0.0,
     polarity: str = "high",
+    closing: int = 0,
+    fill_holes: bool = False,
 ) -> None:
     """Per-step masks of every image of a noise-difference shard, image by image (layout: docs)."""
     try:
@@ -84,7 +105,10 @@ def threshold_shard(
                 "masks", diffs.shape, np.uint8, chunks=(1, *diffs.shape[1:]), maxshape=(None, *diffs.shape[1:]),
                 compression="gzip", shuffle=True,
             )  # fmt: skip
-            out.attrs.update(method=method, value=value, smooth_sigma=smooth_sigma, polarity=polarity)
+            out.attrs.update(
+                method=method, value=value, smooth_sigma=smooth_sigma, polarity=polarity, closing=closing,
+                fill_holes=fill_holes,
+            )
             for j in progress(range(len(diffs)), desc="threshold"):
-                masks[j] = step_masks(diffs[j], method, value, smooth_sigma, polarity)
+                masks[j] = step_masks(diffs[j], method, value, smooth_sigma, polarity, closing, fill_holes)
     log.info("%s: %d images, method %s, polarity %s", masks_path, len(diffs), method, polarity)

@@ -72,6 +72,7 @@ rule threshold:
         diffs="results/{dataset}/diffs/shard-{shard}.h5",
     output:
         masks="results/{dataset}/masks/shard-{shard}.h5",
+        examples=directory("results/{dataset}/masks/examples/shard-{shard}"),
     log:
         "logs/{dataset}/threshold/shard-{shard}.log",
     benchmark:
@@ -81,5 +82,6 @@ rule threshold:
     params:
         threshold=config["threshold"],
         reduce=config["difference"]["reduce"],
+        examples=config["extraction"]["examples"],
     script:
         "../../scripts/threshold.py"

@@ -3,15 +3,19 @@
 
 rule regions:
     input:
+        store="results/{dataset}/prepared/store.h5",
         masks="results/{dataset}/masks/shard-{shard}.h5",
     output:
         regions="results/{dataset}/regions/shard-{shard}.h5",
+        overlays=directory("results/{dataset}/regions/overlays/shard-{shard}"),
     log:
         "logs/{dataset}/regions/shard-{shard}.log",
     benchmark:
         "benchmarks/{dataset}/regions/shard-{shard}.tsv"
     conda:
         "../../envs/core.yaml"
+    params:
+        examples=config["extraction"]["examples"],
     script:
         "../../scripts/regions.py"
 
@@ -57,6 +61,7 @@ rule crf_fuse:
         regions="results/{dataset}/regions/shard-{shard}.h5",
     output:
         fused="results/{dataset}/crf/shard-{shard}.h5",
+        masks=directory("results/{dataset}/crf/masks/shard-{shard}"),
     log:
         "logs/{dataset}/crf_fuse/shard-{shard}.log",
     benchmark:
