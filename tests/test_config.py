@@ -54,3 +54,9 @@ def test_wrong_keys_and_values_are_named(change, named):
     with pytest.raises(WorkflowError) as error:
         validate(broken, SCHEMA)
     assert named in str(error.value)
+
+
+@pytest.mark.parametrize("path", sorted((REPO / "config").glob("*.yaml")), ids=lambda p: p.name)
+def test_every_shipped_config_is_valid(path):
+    config = yaml.safe_load(path.read_text()) or {}
+    validate(config, SCHEMA)
