@@ -20,7 +20,9 @@ $(BIN)/.installed-dev: $(BIN)/.installed requirements-dev.txt
 	touch $@
 
 ## run: the whole pipeline on the embedded default dataset (CORES=8 to use more).
+# A run killed hard leaves Snakemake's lock behind; it is removed only when no run is alive here.
 run: $(BIN)/.installed
+	if $(BIN)/python -m diffseg.stale_lock; then $(BIN)/snakemake --unlock --cores 1 $(SNAKEMAKE_ARGS); fi
 	$(BIN)/snakemake --cores $(CORES) --resources gpu=1 $(SNAKEMAKE_ARGS)
 
 ## test: lint, unit tests and the end-to-end pipeline test.

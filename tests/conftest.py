@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 ISIC_SAMPLE = REPO.parent / "shared" / "data" / "isic2017_sample"
@@ -20,3 +23,40 @@ def isic_sample() -> Path:
     if not (ISIC_SAMPLE / "images").is_dir():
         pytest.skip(f"the shared ISIC 2017 sample is not at {ISIC_SAMPLE}")
     return ISIC_SAMPLE
+
+
+# A miniature of the embedded default: every stage and the sharding stay real (three shards), but
+# training is a few dozen steps, so a whole run takes about a minute on two cores.
+MINIATURE = {
+    "dataset": {"name": "mini", "size": 32, "synthetic": {"n_lesion": 28, "n_healthy": 12, "image_size": 48}},
+    "train": {"steps": 40, "batch_size": 8, "checkpoint_every": 10},
+    "extraction": {"steps": [60, 100, 150], "draws": 1, "shard_size": 4},
+    "unet": {"steps": 20, "batch_size": 8, "base_channels": 8},
+    "metrics": {"bootstrap": 200},
+}
+
+
+def snakemake_command(workdir: Path, *args: str) -> list[str]:
+    """The pipeline run in `workdir` with `workdir/config.yaml`, as a user would start it."""
+    return [str(Path(sys.executable).parent / "snakemake"), "-s", str(REPO / "Snakefile"), "-d", str(workdir),
+            "--configfile", str(workdir / "config.yaml"), "--cores", "2", *args]
+
+
+def run_snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(snakemake_command(workdir, *args), capture_output=True, text=True, timeout=1200)
+
+
+def miniature_workdir(tmp_path_factory, name: str) -> Path:
+    """A fresh working directory holding the miniature config."""
+    workdir = tmp_path_factory.mktemp(name)
+    (workdir / "config.yaml").write_text(yaml.safe_dump(MINIATURE))
+    return workdir
+
+
+@pytest.fixture(scope="session")
+def finished_run(tmp_path_factory) -> Path:
+    """The miniature pipeline run once, uninterrupted; its `results/mini` folder."""
+    workdir = miniature_workdir(tmp_path_factory, "pipeline")
+    result = run_snakemake(workdir)
+    assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-5000:]
+    return workdir / "results" / "mini"

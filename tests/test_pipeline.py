@@ -7,42 +7,14 @@ model trained that briefly; quality is reported from the full default run.
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from pathlib import Path
-
 import h5py
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
 
-from conftest import REPO
+from conftest import run_snakemake
 
 pytestmark = pytest.mark.pipeline
-
-MINIATURE = {
-    "dataset": {"name": "mini", "size": 32, "synthetic": {"n_lesion": 28, "n_healthy": 12, "image_size": 48}},
-    "train": {"steps": 40, "batch_size": 8, "checkpoint_every": 20},
-    "extraction": {"steps": [60, 100, 150], "draws": 1, "shard_size": 4},
-    "unet": {"steps": 20, "batch_size": 8, "base_channels": 8},
-    "metrics": {"bootstrap": 200},
-}
-
-
-def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
-    command = [str(Path(sys.executable).parent / "snakemake"), "-s", str(REPO / "Snakefile"), "-d", str(workdir),
-               "--configfile", str(workdir / "config.yaml"), "--cores", "2", *args]
-    return subprocess.run(command, capture_output=True, text=True, timeout=1200)
-
-
-@pytest.fixture(scope="module")
-def finished_run(tmp_path_factory) -> Path:
-    workdir = tmp_path_factory.mktemp("pipeline")
-    (workdir / "config.yaml").write_text(yaml.safe_dump(MINIATURE))
-    result = snakemake(workdir)
-    assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-5000:]
-    return workdir / "results" / "mini"
 
 
 def test_table1_has_every_method_with_sound_scores(finished_run):
@@ -92,6 +64,6 @@ def test_ged_table_covers_the_test_images(finished_run):
 
 
 def test_second_run_has_nothing_to_do(finished_run):
-    result = snakemake(finished_run.parent.parent, "-n")
+    result = run_snakemake(finished_run.parent.parent, "-n")
     assert result.returncode == 0
     assert "Nothing to be done" in result.stdout + result.stderr
