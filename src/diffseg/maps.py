@@ -33,12 +33,24 @@ def write_maps(path: str | os.PathLike, index: np.ndarray, ids, attrs: dict | No
 
 def read_maps(path: str | os.PathLike, *names: str) -> dict[str, np.ndarray]:
     """Read `index`, `ids` and the named maps of a per-shard file into memory (one shard is small)."""
-    try:
-        with h5py.File(path, "r") as h5:
+    with open_shard(path, ("index", "ids", *names), "per-shard map file") as h5:
+        try:
             out = {"index": h5["index"][()], "ids": h5["ids"].asstr()[()]}
-            for name in names:
-                out[name] = h5[name][()]
-            out["attrs"] = dict(h5.attrs)
-    except (OSError, KeyError) as error:
-        raise BadInputError(path, f"not a readable per-shard map file ({error}); delete it to regenerate") from error
+            out.update({name: h5[name][()] for name in names})
+        except OSError as error:  # a chunk that does not decompress: the file was cut short
+            raise BadInputError(path, f"unreadable data ({error}); delete it to regenerate") from error
+        out["attrs"] = dict(h5.attrs)
     return out
+
+
+def open_shard(path: str | os.PathLike, required: tuple[str, ...], what: str) -> h5py.File:
+    """Open a per-shard HDF5 file read-only; a BadInputError names it if unreadable or missing `required`."""
+    try:
+        shard = h5py.File(path, "r")
+    except OSError as error:
+        raise BadInputError(path, f"not a readable HDF5 file ({error}); delete it to regenerate") from error
+    missing = [name for name in required if name not in shard]
+    if missing:
+        shard.close()
+        raise BadInputError(path, f"{what} lacks dataset(s) {', '.join(missing)}; delete it to regenerate")
+    return shard

@@ -18,6 +18,7 @@ import numpy as np
 from diffseg.atomic import atomic_path
 from diffseg.errors import BadInputError
 from diffseg.images import write_png
+from diffseg.maps import open_shard
 from diffseg.pngs import enlarge
 
 # Overlay colours: consistent lesion in red, ambiguous pixels in yellow (visible on skin tones).
@@ -67,14 +68,7 @@ def regions_shard(masks_path: str | os.PathLike, out_path: str | os.PathLike) ->
     `(n, H, W) uint8`, each chunked one image per chunk, atomically. float16 keeps a vote share k/S
     to within 2⁻¹² and 0.5 exactly, so labelling the stored mean at 0.5 gives the majority vote.
     """
-    try:
-        source = h5py.File(masks_path, "r")
-    except OSError as error:
-        raise BadInputError(masks_path, f"not a readable HDF5 file ({error})") from error
-    with source:
-        missing = [name for name in ("index", "ids", "steps", "masks") if name not in source]
-        if missing:
-            raise BadInputError(masks_path, f"per-step masks file lacks dataset(s) {', '.join(missing)}")
+    with open_shard(masks_path, ("index", "ids", "steps", "masks"), "per-step masks file") as source:
         masks = source["masks"]
         if masks.ndim != 4:
             raise BadInputError(masks_path, f"masks should be (n, S, H, W), found shape {masks.shape}")

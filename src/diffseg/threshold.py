@@ -20,8 +20,8 @@ from scipy import ndimage
 from skimage.filters import threshold_otsu
 
 from diffseg.atomic import atomic_path
-from diffseg.errors import BadInputError
 from diffseg.logs import log, progress
+from diffseg.maps import open_shard
 
 METHODS = ("fixed", "otsu")
 POLARITIES = ("high", "low")
@@ -89,14 +89,7 @@ def threshold_shard(
     fill_holes: bool = False,
 ) -> None:
     """Per-step masks of every image of a noise-difference shard, image by image (layout: docs)."""
-    try:
-        source = h5py.File(diffs_path, "r")
-    except OSError as error:
-        raise BadInputError(diffs_path, f"not a readable HDF5 file ({error})") from error
-    with source:
-        missing = [name for name in ("index", "ids", "steps", "diff") if name not in source]
-        if missing:
-            raise BadInputError(diffs_path, f"noise-difference shard lacks dataset(s) {', '.join(missing)}")
+    with open_shard(diffs_path, ("index", "ids", "steps", "diff"), "noise-difference shard") as source:
         diffs = source["diff"]
         with atomic_path(masks_path) as tmp, h5py.File(tmp, "w") as out:
             for name in ("index", "ids", "steps"):
