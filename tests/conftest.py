@@ -11,7 +11,14 @@ import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
-ISIC_SAMPLE = REPO.parent / "shared" / "data" / "isic2017_sample"
+# The shared real sample (not part of the repository): DIFFSEG_ISIC_SAMPLE, else beside the checkout,
+# else where this project's machines keep it.
+_SAMPLE_PLACES = [
+    os.environ.get("DIFFSEG_ISIC_SAMPLE"),
+    REPO.parent / "shared" / "data" / "isic2017_sample",
+    "/work/shared/data/isic2017_sample",
+]
+ISIC_SAMPLE = next((Path(p) for p in _SAMPLE_PLACES if p and (Path(p) / "images").is_dir()), Path(_SAMPLE_PLACES[1]))
 
 # Unit tests share two cores with whatever else runs; one thread per test process keeps them steady.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -21,7 +28,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 def isic_sample() -> Path:
     """The 98 real ISIC 2017 images with masks beside the checkout (not part of the repository)."""
     if not (ISIC_SAMPLE / "images").is_dir():
-        pytest.skip(f"the shared ISIC 2017 sample is not at {ISIC_SAMPLE}")
+        pytest.skip(f"the shared ISIC 2017 sample is not at {ISIC_SAMPLE} (set DIFFSEG_ISIC_SAMPLE)")
     return ISIC_SAMPLE
 
 

@@ -32,7 +32,9 @@ from diffseg.download import (
 )
 from diffseg.errors import BadInputError
 
-SAMPLE = Path("/work/shared/data/isic2017_sample")
+from conftest import ISIC_SAMPLE
+
+SAMPLE = ISIC_SAMPLE
 SPLIT_SIZES = {"train": 4, "val": 2, "test": 2}
 # Small limits so a misbehaving server costs milliseconds and a bug cannot hang the suite.
 FAST = {"retries": 3, "timeout": 1.0, "backoff": 0.01}
