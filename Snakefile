@@ -13,6 +13,7 @@ include: "workflow/rules/data.smk"
 include: "workflow/rules/diffusion.smk"
 include: "workflow/rules/uncertainty.smk"
 include: "workflow/rules/evaluation.smk"
+include: "workflow/rules/figures.smk"
 
 
 rule all:

@@ -66,13 +66,14 @@ def trained_model(wildcards):
 
 
 def final_outputs(wildcards):
-    """What `snakemake` builds by default: Table 1, the GED summary and the joined maps."""
+    """What `snakemake` builds by default: Table 1, the GED summary, the joined maps and the figures."""
     root = f"results/{DATASET}"
     return [
         f"{root}/evaluation/table1.csv",
         f"{root}/evaluation/table1.md",
         f"{root}/uncertainty/ged_summary.csv",
         f"{root}/diffs.h5",
+        *(f"{root}/figures/{figure}" for figure in FIGURES),
     ]
 
 
