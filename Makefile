@@ -25,6 +25,15 @@ run: $(BIN)/.installed
 	if $(BIN)/python -m diffseg.stale_lock; then $(BIN)/snakemake --unlock --cores 1 $(SNAKEMAKE_ARGS); fi
 	$(BIN)/snakemake --cores $(CORES) --resources gpu=1 $(SNAKEMAKE_ARGS)
 
+## figures: redraw every figure from existing results (nothing upstream is recomputed for a code change).
+FIGURE_RULES := figure_noise_difference figure_steps figure_regions figure_crf figure_table1 figure_dice_per_step figure_ged figure_loss
+figures: $(BIN)/.installed
+	$(BIN)/snakemake figures --cores $(CORES) --rerun-triggers mtime --forcerun $(FIGURE_RULES) $(SNAKEMAKE_ARGS)
+
+## report: the self-contained HTML report of the last run (every figure, its caption, config, tables).
+report: $(BIN)/.installed
+	$(BIN)/snakemake --report results/report.html $(SNAKEMAKE_ARGS)
+
 ## test: lint, unit tests and the end-to-end pipeline test.
 test: $(BIN)/.installed-dev
 	$(BIN)/ruff check src scripts tests benchmarks
