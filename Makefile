@@ -25,6 +25,14 @@ run: $(BIN)/.installed
 	if $(BIN)/python -m diffseg.stale_lock; then $(BIN)/snakemake --unlock --cores 1 $(SNAKEMAKE_ARGS); fi
 	$(BIN)/snakemake --cores $(CORES) --resources gpu=1 $(SNAKEMAKE_ARGS)
 
+# tests/test_report.py renders the report in headless Chromium (Debian's `chromium`): installed here
+# when missing and possible (root with apt); otherwise that one test is skipped and says why.
+$(BIN)/.browser: $(BIN)/.installed
+	command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	  apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium; } || \
+	  echo "chromium could not be installed: the report screenshot test will be skipped"
+	touch $@
+
 ## figures: redraw every figure from existing results (nothing upstream is recomputed for a code change).
 FIGURE_RULES := figure_noise_difference figure_steps figure_regions figure_crf figure_table1 figure_dice_per_step figure_ged figure_loss
 figures: $(BIN)/.installed
@@ -35,7 +43,7 @@ report: $(BIN)/.installed
 	$(BIN)/snakemake --report results/report.html $(SNAKEMAKE_ARGS)
 
 ## test: lint, unit tests and the end-to-end pipeline test.
-test: $(BIN)/.installed-dev
+test: $(BIN)/.installed-dev $(BIN)/.browser
 	$(BIN)/ruff check src scripts tests benchmarks
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 

@@ -14,6 +14,7 @@ include: "workflow/rules/diffusion.smk"
 include: "workflow/rules/uncertainty.smk"
 include: "workflow/rules/evaluation.smk"
 include: "workflow/rules/figures.smk"
+include: "workflow/rules/annotate.smk"
 
 
 rule all:

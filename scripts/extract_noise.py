@@ -14,7 +14,9 @@ with redirect_to(snakemake.log[0]) as log:
     device = pick_device()
     unet = load_model(snakemake.input.model, device)
     with ImageStore(snakemake.input.store) as store:
-        positions = store_shard(store, int(snakemake.wildcards.shard), snakemake.params.shard_size)
+        # Evaluation extracts the test split; annotation passes split "predict".
+        split = snakemake.params.get("split", "test")
+        positions = store_shard(store, int(snakemake.wildcards.shard), snakemake.params.shard_size, split)
         log.info("shard %s: %d images", snakemake.wildcards.shard, len(positions))
         extract_shard(
             store,

@@ -120,6 +120,7 @@ def write_region_overlays(
         n = min(count, len(h5["index"]))
         positions, ids = h5["index"][:n], h5["ids"].asstr()[:n]
         consistent, ambiguous = h5["consistent"][:n].astype(bool), h5["ambiguous"][:n].astype(bool)
+    Path(out_dir).mkdir(parents=True, exist_ok=True)  # exists even with count 0 (a rule's directory output)
     written = []
     for position, image_id, sure, unsure in zip(positions, ids, consistent, ambiguous, strict=True):
         overlay = region_overlay(image_of(int(position)), sure, unsure)

@@ -1,6 +1,7 @@
 # Config validation, dataset lookups and the input functions the rules call.
 import math
 import os
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -19,6 +20,7 @@ SHARD_SIZE = config["extraction"]["shard_size"]
 wildcard_constraints:
     dataset=DATASET,
     shard=r"\d{4}",
+    cohort=r"[A-Za-z0-9_.-]+",
 
 
 def cohort_input(wildcards):
@@ -60,9 +62,9 @@ def per_shard(pattern):
     return expand_shards
 
 
-def trained_model(wildcards):
-    """The DDPM extraction uses: a reused checkpoint from config, or the one this run trains."""
-    return config["model"]["checkpoint"] or f"results/{wildcards.dataset}/model/ema"
+def trained_model(wildcards=None):
+    """The DDPM extraction and annotation use: a reused checkpoint (model.checkpoint), or this run's."""
+    return config["model"]["checkpoint"] or f"results/{DATASET}/model/ema"
 
 
 def final_outputs(wildcards):
@@ -74,6 +76,40 @@ def final_outputs(wildcards):
         f"{root}/uncertainty/ged_summary.csv",
         f"{root}/diffs.h5",
         *(f"{root}/figures/{figure}" for figure in FIGURES),
+    ]
+
+
+def annotation_cohort_folder(wildcards=None):
+    """The folder of images to annotate (annotate.cohort); an error names the key when it is missing."""
+    folder = config["annotate"]["cohort"]
+    if not folder:
+        raise ValueError(
+            "annotate.cohort is not set: run `snakemake annotate --config annotate='{cohort: path/to/images}'`"
+        )
+    if not Path(folder).is_dir():
+        raise ValueError(f"annotate.cohort: {folder} is not a folder")
+    return folder
+
+
+def annotation_summary(wildcards):
+    """The page `snakemake annotate` builds: under annotate.name, else the cohort folder's name (its
+    parent's when the folder is called `images`, as in an ISIC download)."""
+    folder = Path(annotation_cohort_folder()).resolve()
+    name = config["annotate"]["name"]
+    if not name:
+        name = folder.parent.name if folder.name.lower() == "images" else folder.name
+        name = re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
+    return f"results/annotate/{name}/summary.html"
+
+
+def annotation_tables(wildcards):
+    """The per-shard tables of a cohort; reading its manifest waits for the annotate_prepare checkpoint."""
+    manifest = checkpoints.annotate_prepare.get(cohort=wildcards.cohort).output.manifest
+    shards = range(
+        math.ceil(len(pd.read_csv(manifest)) / config["annotate"]["shard_size"])
+    )
+    return [
+        f"results/annotate/{wildcards.cohort}/table/shard-{i:04d}.csv" for i in shards
     ]
 
 

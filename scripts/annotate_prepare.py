@@ -1,0 +1,15 @@
+# Snakemake glue: decode a cohort to annotate into a store at the model's resolution, split `predict`.
+from diffseg.annotate import model_image_size, predict_cohort
+from diffseg.atomic import write_csv
+from diffseg.logs import redirect_to
+from diffseg.store import write_store
+
+with redirect_to(snakemake.log[0]) as log:
+    cohort = predict_cohort(snakemake.input.images)
+    size = model_image_size(snakemake.input.model)
+    manifest, skipped = write_store(
+        snakemake.output.store, cohort, size, "annotate", on_bad_image=snakemake.params.on_bad_image
+    )
+    write_csv(manifest.merge(cohort[["id", "image_path"]], on="id", how="left"), snakemake.output.manifest)
+    write_csv(skipped, snakemake.output.skipped)
+    log.info("prepared %d images to annotate at %d px (%d skipped)", len(manifest), size, len(skipped))

@@ -1,0 +1,196 @@
+"""Batch annotation of an unlabelled cohort: table rows, review flags, the summary page, the `annotate` target."""
+
+from __future__ import annotations
+
+import re
+
+import h5py
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from diffseg.annotate import (
+    ANNOTATION_COLUMNS,
+    OUTLINE_RGB,
+    annotate_shard,
+    annotation_overlay,
+    combine_annotations,
+    model_image_size,
+    predict_cohort,
+    review_cutoff,
+    summary_html,
+)
+from diffseg.errors import BadInputError, ConfigError
+from diffseg.evaluate import label_at_original_size
+from diffseg.ged import ged_diversity
+from diffseg.images import read_rgb, resize_rgb, write_png
+from diffseg.maps import write_maps
+from diffseg.pngs import write_fused_masks
+from diffseg.regions import CONSISTENT_RGB, regions_shard
+
+from conftest import run_snakemake
+
+
+def _write_images(folder, shapes: dict[str, tuple[int, int]]) -> None:
+    rng = np.random.default_rng(0)
+    for image_id, (height, width) in shapes.items():
+        write_png(folder / f"{image_id}.png", rng.integers(0, 255, (height, width, 3), dtype=np.uint8))
+
+
+def test_predict_cohort_marks_every_image_for_prediction_and_ignores_masks(tmp_path):
+    _write_images(tmp_path / "images", {"a": (8, 8), "b": (8, 8)})
+    write_png(tmp_path / "masks" / "a_segmentation.png", np.ones((8, 8), bool))
+    cohort = predict_cohort(tmp_path / "images")
+    assert list(cohort["id"]) == ["a", "b"]
+    assert set(cohort["split"]) == {"predict"} and set(cohort["label"]) == {1}
+    assert set(cohort["mask_path"]) == {""}
+
+
+def test_model_image_size_reads_the_saved_config_and_names_a_missing_model(tmp_path):
+    (tmp_path / "config.json").write_text('{"sample_size": 32}')
+    assert model_image_size(tmp_path) == 32
+    with pytest.raises(BadInputError, match="config.json is missing"):
+        model_image_size(tmp_path / "nowhere")
+
+
+@pytest.fixture
+def annotated_shard(tmp_path):
+    """A two-image shard: `same` has identical per-step masks, `mixed` disagreeing ones."""
+    size, shapes = 16, {"same": (40, 60), "mixed": (30, 30)}
+    _write_images(tmp_path / "images", shapes)
+    steps = np.zeros((2, 3, size, size), np.uint8)  # (n, S, H, W)
+    steps[0, :, 4:12, 4:12] = 1
+    steps[1, 0, 2:8, 2:8], steps[1, 1, 2:14, 2:14], steps[1, 2, 8:14, 8:14] = 1, 1, 1
+    index, ids = np.array([0, 1]), ["same", "mixed"]
+    write_maps(tmp_path / "steps.h5", index, ids, masks=steps)
+    with h5py.File(tmp_path / "steps.h5", "a") as h5:  # the per-step layout of diffseg.threshold
+        h5["steps"] = np.array([60, 100, 150])
+    regions_shard(tmp_path / "steps.h5", tmp_path / "regions.h5")
+    posterior = steps.mean(axis=1, dtype=np.float32)
+    write_maps(tmp_path / "crf.h5", index, ids, posterior=posterior)
+    write_fused_masks(tmp_path / "crf.h5", lambda p: shapes[ids[p]], tmp_path / "out" / "masks")
+    manifest = pd.DataFrame(
+        {
+            "position": index,
+            "id": ids,
+            "height": [h for h, _ in shapes.values()],
+            "width": [w for _, w in shapes.values()],
+            "image_path": [str(tmp_path / "images" / f"{i}.png") for i in ids],
+        }
+    )
+    table = annotate_shard(
+        manifest, tmp_path / "steps.h5", tmp_path / "regions.h5", tmp_path / "crf.h5",
+        tmp_path / "out" / "masks", tmp_path / "out" / "overlays", tmp_path / "out",
+    )  # fmt: skip
+    return table.set_index("id"), steps, posterior, shapes, tmp_path / "out"
+
+
+def test_annotation_rows_hold_area_at_original_size_and_diversity(annotated_shard):
+    table, steps, posterior, shapes, root = annotated_shard
+    for j, image_id in enumerate(["same", "mixed"]):
+        row = table.loc[image_id]
+        expected_area = int(label_at_original_size(posterior[j], shapes[image_id]).sum())
+        assert (row["height"], row["width"]) == shapes[image_id]
+        assert row["area_pixels"] == expected_area > 0
+        assert row["area_fraction"] == pytest.approx(expected_area / np.prod(shapes[image_id]))
+        assert row["diversity"] == pytest.approx(ged_diversity(steps[j].astype(bool)))
+        assert row["mask"] == f"masks/{image_id}_segmentation.png"
+        assert (root / row["overlay"]).is_file()
+    assert table.loc["same", "diversity"] == 0.0 < table.loc["mixed", "diversity"]
+
+
+def test_overlays_keep_the_image_aspect_at_a_viewable_size(annotated_shard):
+    table, *_, root = annotated_shard
+    assert read_rgb(root / table.loc["same", "overlay"]).shape == (40 * 5, 60 * 5, 3)  # enlarged x5 to ≥ 256
+    assert read_rgb(root / table.loc["mixed", "overlay"]).shape == (270, 270, 3)
+
+
+def test_overlay_tints_the_consistent_region_and_outlines_the_fused_mask():
+    image = np.full((64, 64, 3), 128, np.uint8)
+    region = np.zeros((16, 16), bool)
+    region[4:12, 4:12] = True
+    overlay = annotation_overlay(image, region, np.zeros_like(region), region.astype(np.float32))
+    overlay = overlay[::4, ::4]  # undo the whole-factor enlargement to 256 px
+    assert (overlay[32, 32] == (np.array([128, 128, 128]) + CONSISTENT_RGB) // 2).all()
+    assert (overlay[16, 32] == OUTLINE_RGB).all()  # the top edge of the upsampled square
+    assert (overlay[2, 2] == 128).all()
+
+
+def _table(diversities: dict[str, float]) -> pd.DataFrame:
+    ids = list(diversities)
+    return pd.DataFrame(
+        {
+            "id": ids, "height": 10, "width": 10, "area_pixels": 5, "area_fraction": 0.05,
+            "diversity": list(diversities.values()),
+            "mask": [f"masks/{i}_segmentation.png" for i in ids], "overlay": [f"overlays/{i}.png" for i in ids],
+        }
+    )  # fmt: skip
+
+
+def test_review_flags_the_images_above_the_quantile_or_the_fixed_cutoff():
+    shards = [_table({"a": 0.1, "b": 0.5}), _table({"c": 0.3, "d": 0.9, "e": 0.2})]
+    table, cutoff = combine_annotations(shards, quantile=0.8)
+    assert cutoff == pytest.approx(np.quantile([0.1, 0.5, 0.3, 0.9, 0.2], 0.8))
+    assert list(table["id"]) == ["d", "b", "c", "e", "a"]  # most uncertain first
+    assert list(table.loc[table["review"], "id"]) == ["d"]
+    assert list(table.columns) == ANNOTATION_COLUMNS
+    table, cutoff = combine_annotations(shards, quantile=0.8, cutoff=0.25)
+    assert cutoff == 0.25 and list(table.loc[table["review"], "id"]) == ["d", "b", "c"]
+
+
+def test_review_settings_out_of_range_and_duplicate_images_are_errors():
+    with pytest.raises(ConfigError, match="review_quantile"):
+        review_cutoff([0.1], quantile=1.5)
+    with pytest.raises(ConfigError, match="review_cutoff"):
+        review_cutoff([0.1], quantile=0.8, cutoff=-0.1)
+    with pytest.raises(ValueError, match="annotated twice"):
+        combine_annotations([_table({"a": 0.1}), _table({"a": 0.2})], quantile=0.8)
+
+
+def test_summary_lists_every_image_most_uncertain_first_and_highlights_flagged_rows():
+    table, cutoff = combine_annotations([_table({"x<1>": 0.1, "y": 0.7, "z": 0.4})], quantile=0.5)
+    page = summary_html(table, "cohort", cutoff, "median")
+    rows = re.findall(r"<tr( class=\"review\")?><td>\d+</td>.*?<td class=\"id\">(.*?)</td>", page)
+    assert [image_id for _, image_id in rows] == ["y", "z", "x&lt;1&gt;"]  # ids escaped, sorted
+    assert [bool(flag) for flag, _ in rows] == [True, False, False]
+    assert 'src="overlays/y.png"' in page and 'href="masks/y_segmentation.png"' in page
+
+
+def test_annotate_target_writes_masks_overlays_table_and_summary(tmp_path):
+    """`snakemake annotate` on six unlabelled images with a model trained here for a few steps."""
+    from diffseg.synthetic import write_synthetic_cohort
+    from diffseg.train import TrainSettings, train_ddpm
+
+    cohort = write_synthetic_cohort(tmp_path / "clinic", n_lesion=6, n_healthy=0, size=48, seed=1)
+    images = np.stack([resize_rgb(read_rgb(path), 32) for path in cohort["image_path"]])
+    settings = TrainSettings(steps=3, batch_size=4, checkpoint_every=3)
+    train_ddpm(images, np.ones(6, np.int64), tmp_path / "train", tmp_path / "model", tmp_path / "loss.csv",
+               settings, preset="tiny", size=32)  # fmt: skip
+    config = {
+        "model": {"checkpoint": str(tmp_path / "model")},
+        "extraction": {"steps": [60, 150], "draws": 1, "examples": 1},
+        "annotate": {"cohort": str(tmp_path / "clinic" / "images"), "shard_size": 4},
+    }
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    result = run_snakemake(tmp_path, "annotate")
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+
+    out = tmp_path / "results" / "annotate" / "clinic"
+    table = pd.read_csv(out / "annotations.csv", dtype={"id": str})
+    assert sorted(table["id"]) == sorted(cohort["id"])
+    assert table["diversity"].is_monotonic_decreasing
+    assert table["review"].sum() == (table["diversity"] > table["diversity"].quantile(0.8)).sum()
+    for row in table.itertuples():
+        assert read_rgb(out / row.mask).shape[:2] == (48, 48)  # the original size
+        assert read_rgb(out / row.overlay).shape == (288, 288, 3)
+    page = (out / "summary.html").read_text()
+    assert all(image_id in page for image_id in table["id"])
+
+    # Resume after an interruption in the last shard: only that shard's table and the summary are redone.
+    for lost in ("table/shard-0001.csv", "annotations.csv", "summary.html"):
+        (out / lost).unlink()
+    dry = run_snakemake(tmp_path, "annotate", "-n")
+    assert dry.returncode == 0, dry.stderr[-4000:]
+    jobs = dict(re.findall(r"^(annotate\w*)\s+(\d+)$", dry.stdout, flags=re.MULTILINE))
+    assert jobs == {"annotate_shard": "1", "annotate_summary": "1", "annotate": "1"}, dry.stdout[-3000:]

@@ -1,0 +1,160 @@
+# Batch annotation of an unlabelled cohort with a trained model: `snakemake annotate --config
+# annotate='{cohort: path/to/images}'`. Results go to results/annotate/<name>/; the shards reuse the
+# evaluation stages' scripts and resume shard by shard.
+
+
+rule annotate:
+    input:
+        annotation_summary,
+
+
+checkpoint annotate_prepare:
+    input:
+        images=annotation_cohort_folder,
+        model=trained_model,
+    output:
+        store="results/annotate/{cohort}/prepared/store.h5",
+        manifest="results/annotate/{cohort}/prepared/manifest.csv",
+        skipped="results/annotate/{cohort}/prepared/skipped.csv",
+    log:
+        "logs/annotate/{cohort}/prepare.log",
+    benchmark:
+        "benchmarks/annotate/{cohort}/prepare.tsv"
+    conda:
+        "../../envs/core.yaml"
+    params:
+        # Another folder under the same name is another cohort: the store is rebuilt for it.
+        cohort=annotation_cohort_folder,
+        on_bad_image=config["dataset"]["on_bad_image"],
+    script:
+        "../../scripts/annotate_prepare.py"
+
+
+rule annotate_extract:
+    input:
+        store="results/annotate/{cohort}/prepared/store.h5",
+        model=trained_model,
+    output:
+        diffs="results/annotate/{cohort}/diffs/shard-{shard}.h5",
+    log:
+        "logs/annotate/{cohort}/extract/shard-{shard}.log",
+    benchmark:
+        "benchmarks/annotate/{cohort}/extract/shard-{shard}.tsv"
+    conda:
+        "../../envs/torch.yaml"
+    threads: 2
+    resources:
+        gpu=1,
+    params:
+        split="predict",
+        shard_size=config["annotate"]["shard_size"],
+        extraction=config["extraction"],
+        semantics=config["semantics"],
+        reduce=config["difference"]["reduce"],
+    script:
+        "../../scripts/extract_noise.py"
+
+
+rule annotate_threshold:
+    input:
+        diffs="results/annotate/{cohort}/diffs/shard-{shard}.h5",
+    output:
+        masks="results/annotate/{cohort}/steps/shard-{shard}.h5",
+        examples=directory("results/annotate/{cohort}/steps/examples/shard-{shard}"),
+    log:
+        "logs/annotate/{cohort}/threshold/shard-{shard}.log",
+    benchmark:
+        "benchmarks/annotate/{cohort}/threshold/shard-{shard}.tsv"
+    conda:
+        "../../envs/core.yaml"
+    params:
+        threshold=config["threshold"],
+        reduce=config["difference"]["reduce"],
+        examples=config["extraction"]["examples"],
+    script:
+        "../../scripts/threshold.py"
+
+
+rule annotate_regions:
+    input:
+        store="results/annotate/{cohort}/prepared/store.h5",
+        masks="results/annotate/{cohort}/steps/shard-{shard}.h5",
+    output:
+        regions="results/annotate/{cohort}/regions/shard-{shard}.h5",
+        overlays=directory("results/annotate/{cohort}/regions/examples/shard-{shard}"),
+    log:
+        "logs/annotate/{cohort}/regions/shard-{shard}.log",
+    benchmark:
+        "benchmarks/annotate/{cohort}/regions/shard-{shard}.tsv"
+    conda:
+        "../../envs/core.yaml"
+    params:
+        examples=config["extraction"]["examples"],
+    script:
+        "../../scripts/regions.py"
+
+
+rule annotate_crf:
+    input:
+        store="results/annotate/{cohort}/prepared/store.h5",
+        masks="results/annotate/{cohort}/steps/shard-{shard}.h5",
+        regions="results/annotate/{cohort}/regions/shard-{shard}.h5",
+    output:
+        fused="results/annotate/{cohort}/crf/shard-{shard}.h5",
+        masks=directory("results/annotate/{cohort}/masks/shard-{shard}"),
+    log:
+        "logs/annotate/{cohort}/crf/shard-{shard}.log",
+    benchmark:
+        "benchmarks/annotate/{cohort}/crf/shard-{shard}.tsv"
+    conda:
+        "../../envs/crf.yaml"
+    params:
+        crf=config["crf"],
+    script:
+        "../../scripts/crf_fuse.py"
+
+
+rule annotate_shard:
+    input:
+        manifest="results/annotate/{cohort}/prepared/manifest.csv",
+        masks="results/annotate/{cohort}/steps/shard-{shard}.h5",
+        regions="results/annotate/{cohort}/regions/shard-{shard}.h5",
+        fused="results/annotate/{cohort}/crf/shard-{shard}.h5",
+        fused_masks="results/annotate/{cohort}/masks/shard-{shard}",
+    output:
+        table="results/annotate/{cohort}/table/shard-{shard}.csv",
+        overlays=directory("results/annotate/{cohort}/overlays/shard-{shard}"),
+    log:
+        "logs/annotate/{cohort}/annotate_shard/shard-{shard}.log",
+    benchmark:
+        "benchmarks/annotate/{cohort}/annotate_shard/shard-{shard}.tsv"
+    conda:
+        "../../envs/core.yaml"
+    params:
+        # The table's mask and overlay paths are relative to the cohort's folder, as the page is.
+        root=lambda wildcards: f"results/annotate/{wildcards.cohort}",
+    script:
+        "../../scripts/annotate_shard.py"
+
+
+rule annotate_summary:
+    input:
+        tables=annotation_tables,
+        skipped="results/annotate/{cohort}/prepared/skipped.csv",
+    output:
+        table="results/annotate/{cohort}/annotations.csv",
+        summary="results/annotate/{cohort}/summary.html",
+    log:
+        "logs/annotate/{cohort}/summary.log",
+    benchmark:
+        "benchmarks/annotate/{cohort}/summary.tsv"
+    conda:
+        "../../envs/core.yaml"
+    params:
+        name="{cohort}",
+        cohort=annotation_cohort_folder,
+        model=trained_model,
+        review_quantile=config["annotate"]["review_quantile"],
+        review_cutoff=config["annotate"]["review_cutoff"],
+    script:
+        "../../scripts/annotate_summary.py"
