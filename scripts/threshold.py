@@ -13,6 +13,7 @@ with redirect_to(snakemake.log[0]):
         smooth_sigma=settings["smooth_sigma"],
         closing=settings["closing"],
         fill_holes=settings["fill_holes"],
+        component=settings["component"],
         # The authors' signed map is low where the lesion is; the absolute difference is high.
         polarity="low" if snakemake.params.reduce == "luma_signed" else "high",
     )

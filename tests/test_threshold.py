@@ -81,3 +81,14 @@ def test_closing_keeps_a_lesion_that_touches_the_border():
     mask = np.zeros((16, 16), bool)
     mask[:, :6] = True
     np.testing.assert_array_equal(tidy_mask(mask, closing=2), mask)
+
+
+def test_component_centre_drops_a_blob_in_the_corner():
+    mask = np.zeros((32, 32), bool)
+    mask[12:20, 12:20] = True
+    mask[:4, :4] = True  # a dark vignette corner, as difference maps often pick up
+    kept = tidy_mask(mask, component="centre")
+    assert kept[16, 16] and not kept[:4, :4].any()
+    np.testing.assert_array_equal(tidy_mask(mask, component="all"), mask)
+    with pytest.raises(ValueError, match="component"):
+        tidy_mask(mask, component="middle")

@@ -22,9 +22,11 @@ from skimage.filters import threshold_otsu
 from diffseg.atomic import atomic_path
 from diffseg.logs import log, progress
 from diffseg.maps import open_shard
+from diffseg.otsu_baseline import keep_one_component
 
 METHODS = ("fixed", "otsu")
 POLARITIES = ("high", "low")
+COMPONENTS = ("all", "centre", "largest")
 
 
 def normalise_map(diff: np.ndarray, smooth_sigma: float = 0.0) -> np.ndarray:
@@ -53,14 +55,19 @@ def binarise(
     return normalised > level if polarity == "high" else normalised < level
 
 
-def tidy_mask(mask: np.ndarray, closing: int = 0, fill_holes: bool = False) -> np.ndarray:
-    """`mask` closed by `closing` iterations of a 3×3 square (bridges gaps up to 2·closing px), holes filled."""
+def tidy_mask(mask: np.ndarray, closing: int = 0, fill_holes: bool = False, component: str = "all") -> np.ndarray:
+    """`mask` closed by `closing` iterations of a 3×3 square (bridges gaps up to 2·closing px), holes
+    filled, and with `component` "centre" or "largest" only that connected component kept."""
     mask = np.asarray(mask, dtype=bool)
     if closing > 0:
         # Pad so the closing does not erode lesions touching the image border.
         padded = np.pad(mask, closing, mode="edge")
         mask = ndimage.binary_closing(padded, np.ones((3, 3), bool), iterations=closing)[closing:-closing, closing:-closing]
-    return ndimage.binary_fill_holes(mask) if fill_holes else mask
+    if fill_holes:
+        mask = ndimage.binary_fill_holes(mask)
+    if component not in COMPONENTS:
+        raise ValueError(f"threshold.component {component!r} is not one of {COMPONENTS}")
+    return mask if component == "all" else keep_one_component(mask, component)
 
 
 def step_masks(
@@ -71,10 +78,11 @@ def step_masks(
     polarity: str = "high",
     closing: int = 0,
     fill_holes: bool = False,
+    component: str = "all",
 ) -> np.ndarray:
     """Masks `(S, H, W)` bool, one per map of `diffs` `(S, H, W)`."""
     return np.stack(
-        [tidy_mask(binarise(normalise_map(d, smooth_sigma), method, value, polarity), closing, fill_holes) for d in diffs]
+        [tidy_mask(binarise(normalise_map(d, smooth_sigma), method, value, polarity), closing, fill_holes, component) for d in diffs]
     )
 
 
@@ -87,6 +95,7 @@ def threshold_shard(
     polarity: str = "high",
     closing: int = 0,
     fill_holes: bool = False,
+    component: str = "all",
 ) -> None:
     """Per-step masks of every image of a noise-difference shard, image by image (layout: docs)."""
     with open_shard(diffs_path, ("index", "ids", "steps", "diff"), "noise-difference shard") as source:
@@ -100,8 +109,8 @@ def threshold_shard(
             )  # fmt: skip
             out.attrs.update(
                 method=method, value=value, smooth_sigma=smooth_sigma, polarity=polarity, closing=closing,
-                fill_holes=fill_holes,
+                fill_holes=fill_holes, component=component,
             )
             for j in progress(range(len(diffs)), desc="threshold"):
-                masks[j] = step_masks(diffs[j], method, value, smooth_sigma, polarity, closing, fill_holes)
+                masks[j] = step_masks(diffs[j], method, value, smooth_sigma, polarity, closing, fill_holes, component)
     log.info("%s: %d images, method %s, polarity %s", masks_path, len(diffs), method, polarity)
