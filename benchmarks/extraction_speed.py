@@ -29,7 +29,7 @@ from diffseg.extract import default_batch_size, extract_shard, predict_noise, st
 from diffseg.model import build_scheduler, build_unet, load_model
 from diffseg.store import ImageStore, write_store
 from diffseg.synthetic import write_synthetic_cohort
-from diffseg.unet_baseline import to_network_input
+from diffseg.tensors import to_network_input
 
 STEPS = [60, 70, 80, 90, 100, 110, 120, 130, 140, 150]
 

@@ -9,13 +9,13 @@ import torch
 
 from diffseg.errors import BadInputError, ConfigError
 from diffseg.metrics import segmentation_scores
+from diffseg.tensors import to_network_input
 from diffseg.unet_baseline import (
     SegmentationUNet,
     UNetSettings,
     bce_dice_loss,
     predict_unet,
     random_flips,
-    to_network_input,
     train_unet,
 )
 

@@ -15,7 +15,6 @@ import logging
 import os
 import re
 import shutil
-import tempfile
 import time
 import zipfile
 from collections import Counter
@@ -27,7 +26,7 @@ from types import MappingProxyType
 import pandas as pd
 import requests
 
-from diffseg.atomic import write_text
+from diffseg.atomic import atomic_dir, write_text
 from diffseg.errors import BadInputError, ConfigError, DiffSegError
 from diffseg.logs import progress
 
@@ -209,15 +208,10 @@ def extract_zip(archive: str | os.PathLike, dest_dir: str | os.PathLike, log: lo
             members = zf.infolist()
             for member in members:
                 _check_member_path(archive, member.filename)
-            tmp = Path(tempfile.mkdtemp(prefix=f".{dest_dir.name}.", suffix=".tmp", dir=dest_dir.parent))
-            try:
+            with atomic_dir(dest_dir) as tmp:
                 for member in progress(members, desc=f"extract {archive.name}", unit="file"):
                     zf.extract(member, tmp)
                 write_text(tmp / COMPLETE_MARKER, f"{archive.name}\n")
-                _replace_dir(tmp, dest_dir)
-            except BaseException:
-                shutil.rmtree(tmp, ignore_errors=True)
-                raise
     except zipfile.BadZipFile as error:
         raise BadInputError(archive, f"not a readable zip archive ({error})") from error
     log.info("extracted %d members of %s into %s", len(members), archive.name, dest_dir)
@@ -505,18 +499,6 @@ def _check_member_path(archive: Path, name: str) -> None:
         )
 
 
-def _replace_dir(new: Path, target: Path) -> None:
-    """Rename the folder `new` onto `target`, removing an older `target` only once `new` is in place."""
-    if not target.exists():
-        os.replace(new, target)
-        return
-    # A directory cannot be renamed onto a non-empty one: move the old one aside first.
-    old = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=target.parent))
-    os.replace(target, old)
-    os.replace(new, target)
-    shutil.rmtree(old)
-
-
 def _find_members(folder: Path, pattern: re.Pattern, archive: Isic2018Archive) -> dict[str, Path]:
     """Files of an extracted archive whose name fits `pattern`, by ISIC id; other files are ignored."""
     found: dict[str, Path] = {}
@@ -555,10 +537,8 @@ def _assemble_cohort(
     Rebuilding on every run is cheap (links, not copies) and keeps the cohort exactly in step with
     the splits asked for.
     """
-    cohort_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{cohort_dir.name}.", suffix=".tmp", dir=cohort_dir.parent))
     rows = []
-    try:
+    with atomic_dir(cohort_dir) as tmp:
         (tmp / "images").mkdir()
         (tmp / "masks").mkdir()
         for image_id, split, image, mask in pairs:
@@ -576,9 +556,5 @@ def _assemble_cohort(
             )
         table = pd.DataFrame(rows, columns=["id", "image_path", "mask_path", "label", "split"])
         table[["id", "label", "split"]].to_csv(tmp / "labels.csv", index=False)
-        _replace_dir(tmp, cohort_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     log.info("cohort of %d images written to %s", len(table), cohort_dir)
     return table

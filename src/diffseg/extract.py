@@ -29,7 +29,7 @@ from diffseg.atomic import atomic_path
 from diffseg.errors import BadInputError
 from diffseg.logs import log, progress
 from diffseg.model import build_scheduler, semantic_id
-from diffseg.unet_baseline import to_network_input
+from diffseg.tensors import to_network_input
 
 REDUCTIONS = ("abs_mean", "luma_signed")
 LUMA = (0.299, 0.587, 0.114)

@@ -34,7 +34,7 @@ from diffseg.device import seed_everything
 from diffseg.errors import BadInputError, ConfigError
 from diffseg.logs import log, progress
 from diffseg.model import HEALTHY, LESION, NULL, build_scheduler, build_unet, save_model
-from diffseg.unet_baseline import to_network_input
+from diffseg.tensors import to_network_input
 
 CHECKPOINT_NAME = "checkpoint.pt"
 # Settings that change the training trajectory; `steps` and `checkpoint_every` do not, so a

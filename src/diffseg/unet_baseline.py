@@ -22,6 +22,7 @@ from diffseg.atomic import atomic_path, write_csv
 from diffseg.device import seed_everything
 from diffseg.errors import BadInputError, ConfigError
 from diffseg.logs import log, progress
+from diffseg.tensors import to_network_input
 
 LEVELS = 3  # 64 px → 16 px at the bottleneck: its receptive field spans a whole 64-px lesion
 
@@ -79,12 +80,6 @@ class SegmentationUNet(nn.Module):
         for upsample, block, skip in zip(self.upsample, self.up, skips[-2::-1], strict=True):
             x = block(torch.cat([upsample(x), skip], dim=1))
         return self.head(x)
-
-
-def to_network_input(images: np.ndarray, device: torch.device) -> torch.Tensor:
-    """uint8 RGB `(N, H, W, 3)` → float32 `(N, 3, H, W)` in [-1, 1] on `device`."""
-    tensor = torch.from_numpy(np.ascontiguousarray(images)).to(device)
-    return tensor.permute(0, 3, 1, 2).float().div_(127.5).sub_(1.0)
 
 
 def bce_dice_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
