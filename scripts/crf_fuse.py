@@ -25,14 +25,13 @@ with redirect_to(snakemake.log[0]):
                 label, posterior = crf_fuse(image, regions["mean"][j].astype(np.float32), params)
             labels.append(label)
             posteriors.append(posterior)
-    shape = regions["mean"].shape
-    write_maps(
-        snakemake.output.fused,
-        regions["index"],
-        regions["ids"],
-        labels=np.asarray(labels, dtype=np.uint8).reshape(shape),
-        posterior=np.asarray(posteriors, dtype=np.float16).reshape(shape),
-    )
-    # The product a user takes away: ISIC-named masks at each image's original size.
-    with ImageStore(snakemake.input.store) as store:
+        shape = regions["mean"].shape
+        write_maps(
+            snakemake.output.fused,
+            regions["index"],
+            regions["ids"],
+            labels=np.asarray(labels, dtype=np.uint8).reshape(shape),
+            posterior=np.asarray(posteriors, dtype=np.float16).reshape(shape),
+        )
+        # The product a user takes away: ISIC-named masks at each image's original size.
         write_fused_masks(snakemake.output.fused, lambda position: store.orig_size[position], snakemake.output.masks)
