@@ -15,9 +15,22 @@ include: "workflow/rules/uncertainty.smk"
 include: "workflow/rules/evaluation.smk"
 include: "workflow/rules/figures.smk"
 include: "workflow/rules/annotate.smk"
+include: "workflow/rules/validation.smk"
 
 
 rule all:
     default_target: True
     input:
         final_outputs,
+
+
+# A job killed mid-write leaves a hidden temporary beside its output; remove those of earlier runs
+# (only when no other run holds locks here, see diffseg.run_start).
+onstart:
+    from diffseg.run_start import sweep_killed_writes
+
+    sweep_killed_writes(
+        "results",
+        ".snakemake/locks",
+        getattr(workflow.persistence, "_lockfile", {}).values(),
+    )

@@ -12,8 +12,9 @@ with redirect_to(snakemake.log[0]) as log:
     torch.set_num_threads(snakemake.threads)
     settings = snakemake.params.extraction
     device = pick_device()
-    unet = load_model(snakemake.input.model, device)
     with ImageStore(snakemake.input.store) as store:
+        # A reused checkpoint of another preset or size would run on these images without error.
+        unet = load_model(snakemake.input.model, device, snakemake.params.preset, store.size)
         # Evaluation extracts the test split; annotation passes split "predict".
         split = snakemake.params.get("split", "test")
         positions = store_shard(store, int(snakemake.wildcards.shard), snakemake.params.shard_size, split)

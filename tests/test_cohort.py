@@ -1,8 +1,10 @@
-"""Folder cohorts: which files are images, which are masks, labels, and stable seeded splits."""
+"""Folder cohorts: which files are images, which are masks, labels, and stable seeded splits.
+
+Duplicate ids, non-image files, empty or missing folders, unicode paths: tests/test_bad_input.py.
+"""
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 import numpy as np
@@ -111,46 +113,6 @@ def test_labels_csv_problems_name_the_csv(tmp_path, rows, message):
     with pytest.raises(BadInputError, match=message) as caught:
         scan_folder(tmp_path / "images", labels_csv=tmp_path / "labels.csv")
     assert caught.value.path == str(tmp_path / "labels.csv")
-
-
-def test_duplicate_ids_name_both_files(tmp_path):
-    _image(tmp_path / "lesion7.jpg")
-    _image(tmp_path / "lesion7.png")
-    with pytest.raises(BadInputError, match="lesion7.jpg and lesion7.png"):
-        scan_folder(tmp_path)
-
-
-def test_empty_and_missing_folders_are_named(tmp_path):
-    (tmp_path / "empty").mkdir()
-    (tmp_path / "empty" / "readme.txt").write_text("no images here")
-    with pytest.raises(BadInputError, match="no images found") as caught:
-        scan_folder(tmp_path / "empty")
-    assert caught.value.path == str(tmp_path / "empty")
-    with pytest.raises(BadInputError, match="does not exist") as caught:
-        scan_folder(tmp_path / "nowhere")
-    assert caught.value.path == str(tmp_path / "nowhere")
-    with pytest.raises(BadInputError, match="mask folder does not exist"):
-        scan_folder(tmp_path / "empty", tmp_path / "no_masks")
-
-
-def test_non_image_files_are_ignored_and_logged(tmp_path, caplog):
-    _image(tmp_path / "a.tif")
-    (tmp_path / "notes.txt").write_text("x")
-    (tmp_path / ".DS_Store").write_bytes(b"\0")
-    (tmp_path / "thumbs").mkdir()
-    with caplog.at_level(logging.INFO, logger="diffseg"):
-        cohort = scan_folder(tmp_path)
-    assert list(cohort["id"]) == ["a"]
-    assert "ignored 3 entries" in caplog.text and "notes.txt" in caplog.text
-
-
-def test_unicode_and_spaces_in_paths(tmp_path):
-    folder = tmp_path / "Läsionen 2024" / "bilder mit leerzeichen"
-    _image(folder / "naevus ä 1.JPG")
-    _image(folder / "naevus ä 1_segmentation.png")
-    cohort = scan_folder(folder)
-    assert list(cohort["id"]) == ["naevus ä 1"]
-    assert Path(cohort.loc[0, "image_path"]).is_file() and Path(cohort.loc[0, "mask_path"]).is_file()
 
 
 def test_splits_do_not_move_when_an_image_is_removed(isic_sample, tmp_path):

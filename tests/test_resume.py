@@ -20,11 +20,12 @@ from conftest import miniature_workdir, run_snakemake, snakemake_command
 pytestmark = pytest.mark.pipeline
 
 
-def start(workdir: Path) -> tuple[subprocess.Popen, Path]:
+def start(workdir: Path, *targets: str) -> tuple[subprocess.Popen, Path]:
     """The run in its own process group, so a kill reaches Snakemake and its jobs, as a crash would."""
     log_path = workdir / f"run-{time.monotonic_ns()}.log"
     with open(log_path, "w") as log:
-        run = subprocess.Popen(snakemake_command(workdir), stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        run = subprocess.Popen(snakemake_command(workdir, *targets), stdout=log, stderr=subprocess.STDOUT,
+                               start_new_session=True)
     return run, log_path
 
 

@@ -2,7 +2,21 @@
 
 from __future__ import annotations
 
+import errno
+import os
+import re
 from pathlib import Path
+
+# Reasons a write fails that the user, not the code, must fix: a full disk or quota, permissions, a
+# read-only mount, a file where a folder should be.
+STORAGE_ERRNOS = frozenset(
+    {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOTDIR, errno.EEXIST}
+)
+# Writes that fail only because space ran out; any of them is a failed write, whatever file it names.
+SPACE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS})
+# Libraries that report the operating system's error only inside their message: HDF5 ("errno = 28")
+# and Rust ones such as safetensors ("os error 28").
+_ERRNO_IN_MESSAGE = re.compile(r"errno = (\d+)|os error (\d+)")
 
 
 class DiffSegError(Exception):
@@ -20,3 +34,31 @@ class BadInputError(DiffSegError):
 
 class ConfigError(DiffSegError):
     """A configuration value that cannot work, named by its key."""
+
+
+class OutputError(DiffSegError):
+    """An output that cannot be written (disk full, no permission, read-only): names the file and the cause."""
+
+    def __init__(self, path: str | Path, cause: str):
+        self.path = str(path)
+        self.cause = cause
+        super().__init__(f"cannot write {self.path}: {cause}")
+
+
+def os_errno(error: BaseException) -> int | None:
+    """The operating system's error number behind `error`, also where HDF5 only puts it in the message."""
+    number = getattr(error, "errno", None)
+    if number is None:
+        found = _ERRNO_IN_MESSAGE.search(str(error))
+        number = int(found.group(1) or found.group(2)) if found else None
+    return number
+
+
+def storage_cause(error: BaseException) -> str | None:
+    """"no space left on device", "permission denied", ...: why a write failed, or None for other errors."""
+    number = os_errno(error)
+    if number not in STORAGE_ERRNOS:
+        return None
+    cause = os.strerror(number).lower()
+    filename = getattr(error, "filename", None)
+    return f"{cause} ({filename})" if number in (errno.ENOTDIR, errno.EEXIST) and filename else cause

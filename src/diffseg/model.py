@@ -121,7 +121,11 @@ def load_model(
             raise ConfigError(
                 f"{config_path}: checkpoint does not match the requested model: " + "; ".join(differ)
             )
-    unet = UNet2DModel.from_pretrained(directory, use_safetensors=True)
+    try:
+        unet = UNet2DModel.from_pretrained(directory, use_safetensors=True)
+    except (OSError, ValueError, RuntimeError) as error:
+        # A write killed before atomic saving existed, or a copy cut short, leaves unreadable weights.
+        raise BadInputError(directory, f"unreadable model weights ({error}); delete the folder to retrain") from error
     return unet.to(device).eval()
 
 

@@ -20,7 +20,7 @@ import pandas as pd
 from PIL import Image
 
 from diffseg.atomic import atomic_path
-from diffseg.cohort import COHORT_COLUMNS
+from diffseg.cohort import COHORT_COLUMNS, MASK_SUFFIX
 from diffseg.errors import BadInputError, DiffSegError
 from diffseg.images import read_mask, read_rgb_with_size, resize_mask, resize_rgb
 from diffseg.logs import progress
@@ -65,12 +65,17 @@ def write_store(
     if on_bad_image not in BAD_IMAGE_POLICIES:
         raise ValueError(f"on_bad_image must be one of {BAD_IMAGE_POLICIES}, got {on_bad_image!r}")
     cohort = _checked_cohort(cohort)
+    # In a cohort with masks, a test lesion image without one could not be scored: say so now, not
+    # after training and extraction.
+    masks_expected = bool((cohort["mask_path"].fillna("") != "").any())
     rows, skipped = [], []
     with atomic_path(path) as tmp, h5py.File(tmp, "w") as h5:
         pixels = _create_pixel_datasets(h5, len(cohort), size)
         for record in progress(cohort.itertuples(index=False), desc="prepare", total=len(cohort)):
             try:
                 decoded = _decode(record, size)
+                if masks_expected:
+                    _check_scorable(record)
             except BadInputError as exc:
                 skipped.append({"id": record.id, "path": exc.path, "reason": exc.reason})
                 continue
@@ -238,6 +243,16 @@ def _write_tables(h5: h5py.File, manifest: pd.DataFrame, size: int, source: str)
     h5.create_dataset("label", data=manifest["label"].to_numpy(dtype=np.int8))
     h5.create_dataset("has_mask", data=manifest["has_mask"].to_numpy(dtype=bool))
     h5.create_dataset("orig_size", data=manifest[["height", "width"]].to_numpy(dtype=np.int32).reshape(-1, 2))
+
+
+def _check_scorable(record) -> None:
+    """A test lesion image must have its mask when the cohort has masks."""
+    if not record.mask_path and record.split == "test" and record.label == 1:
+        raise BadInputError(
+            record.image_path,
+            f"no mask ({record.id}{MASK_SUFFIX}.png), but the cohort has masks and this test image is "
+            "scored against one; add it, or remove the image",
+        )
 
 
 def _decode(record, size: int) -> _Decoded:

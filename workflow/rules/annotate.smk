@@ -51,6 +51,7 @@ rule annotate_extract:
         extraction=config["extraction"],
         semantics=config["semantics"],
         reduce=config["difference"]["reduce"],
+        preset=config["model"]["preset"],
     script:
         "../../scripts/extract_noise.py"
 
