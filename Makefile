@@ -33,6 +33,16 @@ $(BIN)/.browser: $(BIN)/.installed
 	  echo "chromium could not be installed: the report screenshot test will be skipped"
 	touch $@
 
+# tests/test_slurm.py runs the pipeline through profiles/slurm on a one-node SLURM cluster it starts
+# itself: Debian's slurm-wlm and munge are installed here when missing and possible (root with apt);
+# otherwise that test is skipped and says why (under CI it fails instead).
+$(BIN)/.slurm: $(BIN)/.installed
+	command -v slurmctld >/dev/null && command -v munged >/dev/null || { [ "$$(id -u)" = 0 ] && \
+	  command -v apt-get >/dev/null && apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends slurm-wlm munge; } || \
+	  echo "slurm-wlm and munge could not be installed: the SLURM profile test will be skipped"
+	touch $@
+
 ## figures: redraw every figure from existing results (nothing upstream is recomputed for a code change).
 FIGURE_RULES := figure_noise_difference figure_steps figure_regions figure_crf figure_table1 figure_dice_per_step figure_ged figure_loss
 figures: $(BIN)/.installed
@@ -43,7 +53,7 @@ report: $(BIN)/.installed
 	$(BIN)/snakemake --report results/report.html $(SNAKEMAKE_ARGS)
 
 ## test: lint, unit tests and the end-to-end pipeline test.
-test: $(BIN)/.installed-dev $(BIN)/.browser
+test: $(BIN)/.installed-dev $(BIN)/.browser $(BIN)/.slurm
 	$(BIN)/ruff check src scripts tests benchmarks
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
