@@ -70,6 +70,20 @@ def test_uniform_image_gives_an_empty_mask_and_bad_params_are_refused():
         OtsuParams(component="middle")
     with pytest.raises(ConfigError, match="smooth_sigma"):
         OtsuParams(smooth_sigma=-1)
+    with pytest.raises(ConfigError, match="channels"):
+        OtsuParams(channels="cyan")
+
+
+def test_channel_mix_decides_what_counts_as_dark():
+    # A blue-poor (yellowish) patch on grey: dark in the blue channel only, bright in luminance.
+    image = np.full((32, 32, 3), 128, np.uint8)
+    image[10:20, 10:20] = (230, 230, 10)
+    blue = otsu_segment(image, OtsuParams(smooth_sigma=0.0, channels="blue"))
+    luminance = otsu_segment(image, OtsuParams(smooth_sigma=0.0, channels="luminance", fill_holes=False))
+    assert blue[10:20, 10:20].all() and blue.sum() == 100
+    assert not luminance[10:20, 10:20].any() and luminance[0, 0]  # the grey skin is the darker side
+    mean = darkness_map(image, 0.0, "mean")
+    assert mean[0, 0] == pytest.approx(1 - 128 / 255) and mean[15, 15] == pytest.approx(1 - 470 / 765)
 
 
 def test_reaches_its_known_dice_on_the_real_isic_sample(isic_sample):

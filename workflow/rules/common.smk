@@ -2,23 +2,45 @@
 import math
 import os
 import re
+import sys
 from pathlib import Path
 
 import pandas as pd
+import yaml
+from snakemake.exceptions import WorkflowError
 from snakemake.utils import min_version, validate
 
 min_version("9.0")
 
+# The workflow's own package, importable without installing it (as the rule scripts do below).
+sys.path.insert(0, str(Path(workflow.basedir) / "src"))
+from diffseg.variants import STAGE_SETTINGS, merged_config, overrides_touch
 
 validate(config, schema="../schemas/config.schema.yaml")
 
 DATASET = config["dataset"]["name"]
 SOURCE = config["dataset"]["source"]
 SHARD_SIZE = config["extraction"]["shard_size"]
+FOLDS = config["validation"]["folds"]
+# The cross-validation reruns the pipeline in one results root per (variant, fold):
+# results/<dataset>/validate/<variant>/fold-<k>; "default" is the configuration as it stands, the
+# others are the ablations of validation.ablations, each one override of it (docs/validation.md).
+ABLATIONS = config["validation"]["ablations"]
+VARIANTS = ["default", *ABLATIONS]
+VARIANT_CONFIGS = {
+    name: merged_config(config, override) for name, override in ABLATIONS.items()
+}
+for name, variant_config in VARIANT_CONFIGS.items():
+    try:
+        validate(variant_config, schema="../schemas/config.schema.yaml")
+    except WorkflowError as error:
+        raise WorkflowError(
+            f"validation.ablations.{name} is not a valid override", error
+        )
 
 
 wildcard_constraints:
-    dataset=DATASET,
+    dataset=re.escape(DATASET) + r"(/validate/[A-Za-z0-9_.-]+/fold-\d+)?",
     shard=r"\d{4}",
     cohort=r"[A-Za-z0-9_.-]+",
 
@@ -26,7 +48,7 @@ wildcard_constraints:
 def cohort_input(wildcards):
     """Where prepare reads the cohort: a folder the pipeline made, or the user's own folder."""
     if SOURCE == "synthetic":
-        return {"cohort": f"results/{wildcards.dataset}/cohort"}
+        return {"cohort": f"results/{DATASET}/cohort"}
     if SOURCE == "isic2018":
         return {"cohort": str(Path(config["dataset"]["isic2018"]["dest"]) / "cohort")}
     images = config["dataset"]["folder"]["images"]
@@ -39,32 +61,107 @@ def cohort_input(wildcards):
     return {"images": images}
 
 
+def root_parts(root):
+    """(variant, fold) of a results root; (None, None) for the main run's."""
+    match = re.fullmatch(re.escape(DATASET) + r"[/]validate/([^/]+)/fold-(\d+)", root)
+    return (match.group(1), int(match.group(2))) if match else (None, None)
+
+
+def root_config(root):
+    """The configuration of a results root: the main one, or an ablation variant's."""
+    variant, _ = root_parts(root)
+    if variant not in (None, "default") and variant not in VARIANT_CONFIGS:
+        raise WorkflowError(f"{root}: no ablation {variant!r} in validation.ablations")
+    return VARIANT_CONFIGS.get(variant, config)
+
+
+def fold_of_root(wildcards):
+    """The fold a cross-validation root tests on ({index, folds, seed}); None for the main run."""
+    _, fold = root_parts(wildcards.dataset)
+    if fold is None:
+        return None
+    validation = root_config(wildcards.dataset)["validation"]
+    if not 1 <= fold <= validation["folds"]:
+        raise WorkflowError(
+            f"{wildcards.dataset}: fold {fold} is not among 1…{validation['folds']}"
+        )
+    return {"index": fold - 1, "folds": validation["folds"], "seed": validation["seed"]}
+
+
+def setting(*keys):
+    """A params function: the value at `keys` in the configuration of the job's results root."""
+
+    def lookup(wildcards):
+        value = root_config(wildcards.dataset)
+        for key in keys:
+            value = value[key]
+        return value
+
+    return lookup
+
+
+def stage_root(root, stage):
+    """The results root that computes `stage` for `root`: an ablation variant shares every stage
+    its override leaves alone with the default variant of the same fold (one DDPM per fold when
+    only the thresholding or the fusion changes)."""
+    variant, fold = root_parts(root)
+    if variant in (None, "default") or overrides_touch(
+        ABLATIONS[variant], STAGE_SETTINGS[stage]
+    ):
+        return root
+    return f"{DATASET}/validate/default/fold-{fold}"
+
+
+def from_stage(stage, pattern):
+    """An input function: `pattern` (a path with {dataset}) in the root that computes `stage`."""
+
+    def path(wildcards):
+        fields = dict(wildcards.items())
+        return pattern.format(
+            **{**fields, "dataset": stage_root(wildcards.dataset, stage)}
+        )
+
+    return path
+
+
+def prepared(name):
+    """An input function: a file of the prepared store (prepared/<name>) this root reads."""
+    return from_stage("prepare", f"results/{{dataset}}/prepared/{name}")
+
+
 def prepared_manifest(wildcards):
     """The manifest of the prepared store; reading it waits for the prepare checkpoint."""
-    return checkpoints.prepare.get(dataset=wildcards.dataset).output.manifest
+    root = stage_root(wildcards.dataset, "prepare")
+    return checkpoints.prepare.get(dataset=root).output.manifest
 
 
 def evaluation_shards(wildcards):
     """Shard ids of the test images with lesion masks: the number of jobs grows with shards, not images."""
     manifest = pd.read_csv(prepared_manifest(wildcards))
     test = manifest[(manifest["split"] == "test") & (manifest["label"] == 1)]
-    return [f"{i:04d}" for i in range(math.ceil(len(test) / SHARD_SIZE))]
+    shard_size = root_config(wildcards.dataset)["extraction"]["shard_size"]
+    return [f"{i:04d}" for i in range(math.ceil(len(test) / shard_size))]
 
 
-def per_shard(pattern):
-    """An input function expanding `pattern` over the dataset's evaluation shards."""
+def per_shard(pattern, stage=None):
+    """An input function expanding `pattern` over the root's evaluation shards (in the root that
+    computes `stage`, when given)."""
 
     def expand_shards(wildcards):
-        return expand(
-            pattern, dataset=wildcards.dataset, shard=evaluation_shards(wildcards)
-        )
+        root = stage_root(wildcards.dataset, stage) if stage else wildcards.dataset
+        return expand(pattern, dataset=root, shard=evaluation_shards(wildcards))
 
     return expand_shards
 
 
 def trained_model(wildcards=None):
-    """The DDPM extraction and annotation use: a reused checkpoint (model.checkpoint), or this run's."""
-    return config["model"]["checkpoint"] or f"results/{DATASET}/model/ema"
+    """The DDPM extraction and annotation use: a reused checkpoint (model.checkpoint), or this run's.
+    Cross-validation folds always train their own: a checkpoint trained on the whole cohort has seen
+    every fold's test images."""
+    root = wildcards.dataset if wildcards and "dataset" in wildcards.keys() else DATASET
+    if config["model"]["checkpoint"] and root_parts(root) == (None, None):
+        return config["model"]["checkpoint"]
+    return f"results/{stage_root(root, 'model')}/model/ema"
 
 
 def final_outputs(wildcards):
@@ -111,6 +208,43 @@ def annotation_tables(wildcards):
     return [
         f"results/annotate/{wildcards.cohort}/table/shard-{i:04d}.csv" for i in shards
     ]
+
+
+VALIDATION = f"results/{DATASET}/validate"
+FOLD_NUMBERS = list(range(1, FOLDS + 1))
+
+
+def fold_files(variant, name):
+    """A file of the evaluation in every fold of `variant`, in fold order."""
+    return expand(
+        "{validation}/{variant}/fold-{fold}/{name}",
+        validation=VALIDATION,
+        variant=variant,
+        fold=FOLD_NUMBERS,
+        name=name,
+    )
+
+
+def provenance(target):
+    """How the document was made, for its header (the commit is read when it is written)."""
+    files = [os.path.relpath(path) for path in workflow.overwrite_configfiles]
+    cohort = (
+        config["dataset"]["folder"]["images"]
+        if SOURCE == "folder"
+        else f"{SOURCE} ({DATASET})"
+    )
+    return {
+        "target": target,
+        "command": " ".join(
+            ["snakemake", target, *(f"--configfile {path}" for path in files)]
+        ),
+        "cohort": cohort,
+        "folds": FOLDS,
+        "seed": config["validation"]["seed"],
+        "bootstrap": config["metrics"]["bootstrap"],
+        "metrics_seed": config["metrics"]["seed"],
+        "config": yaml.safe_dump(config, sort_keys=False),
+    }
 
 
 # Rule scripts import the `diffseg` package from src/, in the pip venv, a conda env or on a

@@ -42,7 +42,13 @@ checkpoint prepare:
     output:
         store="results/{dataset}/prepared/store.h5",
         manifest="results/{dataset}/prepared/manifest.csv",
-        skipped="results/{dataset}/prepared/skipped.csv",
+        # In the report beside the scores: the images the metrics do not cover, and why.
+        skipped=report(
+            "results/{dataset}/prepared/skipped.csv",
+            caption="../report/skipped.rst",
+            category="Metrics",
+            subcategory="Input images left out",
+        ),
     log:
         "logs/{dataset}/prepare.log",
     benchmark:
@@ -51,9 +57,11 @@ checkpoint prepare:
         "../../envs/core.yaml"
     params:
         source=SOURCE,
-        size=config["dataset"]["size"],
+        size=setting("dataset", "size"),
         test_fraction=config["dataset"]["test_fraction"],
         seed=config["dataset"]["seed"],
+        # Cross-validation roots replace the hash split by their fold's.
+        fold=fold_of_root,
         on_bad_image=config["dataset"]["on_bad_image"],
         masks=config["dataset"]["folder"]["masks"],
         labels=config["dataset"]["folder"]["labels"],

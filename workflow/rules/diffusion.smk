@@ -3,8 +3,8 @@
 
 rule train_ddpm:
     input:
-        store="results/{dataset}/prepared/store.h5",
-        manifest="results/{dataset}/prepared/manifest.csv",
+        store=prepared("store.h5"),
+        manifest=prepared("manifest.csv"),
     output:
         model=directory("results/{dataset}/model/ema"),
         loss="results/{dataset}/model/loss.csv",
@@ -20,17 +20,17 @@ rule train_ddpm:
     params:
         # Checkpoints live outside the declared outputs, so a killed run resumes from them.
         workdir="results/{dataset}/model/training",
-        preset=config["model"]["preset"],
-        size=config["dataset"]["size"],
-        train=config["train"],
-        healthy=config["healthy"],
+        preset=setting("model", "preset"),
+        size=setting("dataset", "size"),
+        train=setting("train"),
+        healthy=setting("healthy"),
     script:
         "../../scripts/train_ddpm.py"
 
 
 rule extract_noise:
     input:
-        store="results/{dataset}/prepared/store.h5",
+        store=prepared("store.h5"),
         model=trained_model,
     output:
         diffs="results/{dataset}/diffs/shard-{shard}.h5",
@@ -44,17 +44,18 @@ rule extract_noise:
     resources:
         gpu=1,
     params:
-        shard_size=SHARD_SIZE,
-        extraction=config["extraction"],
-        semantics=config["semantics"],
-        reduce=config["difference"]["reduce"],
+        shard_size=setting("extraction", "shard_size"),
+        extraction=setting("extraction"),
+        semantics=setting("semantics"),
+        reduce=setting("difference", "reduce"),
+        preset=setting("model", "preset"),
     script:
         "../../scripts/extract_noise.py"
 
 
 rule join_diffs:
     input:
-        per_shard("results/{dataset}/diffs/shard-{shard}.h5"),
+        per_shard("results/{dataset}/diffs/shard-{shard}.h5", stage="diffs"),
     output:
         "results/{dataset}/diffs.h5",
     log:
@@ -69,7 +70,7 @@ rule join_diffs:
 
 rule threshold:
     input:
-        diffs="results/{dataset}/diffs/shard-{shard}.h5",
+        diffs=from_stage("diffs", "results/{dataset}/diffs/shard-{shard}.h5"),
     output:
         masks="results/{dataset}/masks/shard-{shard}.h5",
         examples=directory("results/{dataset}/masks/examples/shard-{shard}"),
@@ -80,8 +81,8 @@ rule threshold:
     conda:
         "../../envs/core.yaml"
     params:
-        threshold=config["threshold"],
-        reduce=config["difference"]["reduce"],
-        examples=config["extraction"]["examples"],
+        threshold=setting("threshold"),
+        reduce=setting("difference", "reduce"),
+        examples=setting("extraction", "examples"),
     script:
         "../../scripts/threshold.py"

@@ -3,8 +3,8 @@
 
 rule baseline_otsu:
     input:
-        store="results/{dataset}/prepared/store.h5",
-        manifest="results/{dataset}/prepared/manifest.csv",
+        store=prepared("store.h5"),
+        manifest=prepared("manifest.csv"),
     output:
         probabilities="results/{dataset}/otsu/shard-{shard}.h5",
     log:
@@ -14,15 +14,15 @@ rule baseline_otsu:
     conda:
         "../../envs/core.yaml"
     params:
-        shard_size=SHARD_SIZE,
-        otsu=config["otsu"],
+        shard_size=setting("extraction", "shard_size"),
+        otsu=setting("otsu"),
     script:
         "../../scripts/baseline_otsu.py"
 
 
 rule train_unet:
     input:
-        store="results/{dataset}/prepared/store.h5",
+        store=prepared("store.h5"),
     output:
         model="results/{dataset}/unet/model.pt",
         loss="results/{dataset}/unet/loss.csv",
@@ -36,15 +36,15 @@ rule train_unet:
     resources:
         gpu=1,
     params:
-        unet=config["unet"],
+        unet=setting("unet"),
     script:
         "../../scripts/train_unet.py"
 
 
 rule predict_unet:
     input:
-        store="results/{dataset}/prepared/store.h5",
-        manifest="results/{dataset}/prepared/manifest.csv",
+        store=prepared("store.h5"),
+        manifest=prepared("manifest.csv"),
         model="results/{dataset}/unet/model.pt",
     output:
         probabilities="results/{dataset}/unet/shard-{shard}.h5",
@@ -58,19 +58,19 @@ rule predict_unet:
     resources:
         gpu=1,
     params:
-        shard_size=SHARD_SIZE,
+        shard_size=setting("extraction", "shard_size"),
     script:
         "../../scripts/predict_unet.py"
 
 
 rule metrics:
     input:
-        store="results/{dataset}/prepared/store.h5",
+        store=prepared("store.h5"),
         masks="results/{dataset}/masks/shard-{shard}.h5",
         regions="results/{dataset}/regions/shard-{shard}.h5",
         fused="results/{dataset}/crf/shard-{shard}.h5",
-        unet="results/{dataset}/unet/shard-{shard}.h5",
-        otsu="results/{dataset}/otsu/shard-{shard}.h5",
+        unet=from_stage("unet", "results/{dataset}/unet/shard-{shard}.h5"),
+        otsu=from_stage("otsu", "results/{dataset}/otsu/shard-{shard}.h5"),
     output:
         scores="results/{dataset}/evaluation/scores/shard-{shard}.csv",
     log:
@@ -99,6 +99,6 @@ rule table1:
     conda:
         "../../envs/core.yaml"
     params:
-        metrics=config["metrics"],
+        metrics=setting("metrics"),
     script:
         "../../scripts/table1.py"

@@ -3,7 +3,7 @@
 
 rule regions:
     input:
-        store="results/{dataset}/prepared/store.h5",
+        store=prepared("store.h5"),
         masks="results/{dataset}/masks/shard-{shard}.h5",
     output:
         regions="results/{dataset}/regions/shard-{shard}.h5",
@@ -15,14 +15,14 @@ rule regions:
     conda:
         "../../envs/core.yaml"
     params:
-        examples=config["extraction"]["examples"],
+        examples=setting("extraction", "examples"),
     script:
         "../../scripts/regions.py"
 
 
 rule ged:
     input:
-        store="results/{dataset}/prepared/store.h5",
+        store=prepared("store.h5"),
         masks="results/{dataset}/masks/shard-{shard}.h5",
     output:
         table="results/{dataset}/uncertainty/ged/shard-{shard}.csv",
@@ -49,14 +49,14 @@ rule ged_summary:
     conda:
         "../../envs/core.yaml"
     params:
-        metrics=config["metrics"],
+        metrics=setting("metrics"),
     script:
         "../../scripts/ged_summary.py"
 
 
 rule crf_fuse:
     input:
-        store="results/{dataset}/prepared/store.h5",
+        store=prepared("store.h5"),
         masks="results/{dataset}/masks/shard-{shard}.h5",
         regions="results/{dataset}/regions/shard-{shard}.h5",
     output:
@@ -69,6 +69,6 @@ rule crf_fuse:
     conda:
         "../../envs/crf.yaml"
     params:
-        crf=config["crf"],
+        crf=setting("crf"),
     script:
         "../../scripts/crf_fuse.py"

@@ -1,0 +1,182 @@
+"""The cross-validated Table 1, the per-fold table and the ablation table (docs/validation.md).
+
+Every image is a test image in exactly one fold, so the folds' per-image scores pooled are one
+score per image of the cohort; means, bootstrap CIs and paired Wilcoxon tests are taken over those
+images, as for a single split (`diffseg.table`). Inputs are the `scores.csv` files the `table1`
+rule writes in each fold's results root.
+"""
+
+from __future__ import annotations
+
+import subprocess
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from diffseg.metrics import paired_wilcoxon
+from diffseg.table import REFERENCE, best_step, summarise
+
+FUSED_ROWS = {"best_step": "best single step", "diffseg_mean": "mean-mask vote", "diffseg_crf": "+ DenseCRF"}
+
+
+def pooled_scores(fold_scores: dict[int, pd.DataFrame]) -> pd.DataFrame:
+    """The per-image scores of every fold in one table with a `fold` column; an image scored in two
+    folds means the folds overlap, which the protocol forbids."""
+    pooled = pd.concat([scores.assign(fold=fold) for fold, scores in fold_scores.items()], ignore_index=True)
+    repeated = pooled.groupby(["id", "method"])["fold"].nunique()
+    if (repeated > 1).any():
+        ids = sorted({image for image, _ in repeated[repeated > 1].index})
+        raise ValueError(f"images scored in more than one fold: {', '.join(ids[:5])}")
+    return pooled
+
+
+def per_fold_dice(pooled: pd.DataFrame) -> pd.DataFrame:
+    """Mean Dice of every method in every fold (rows: folds; columns: methods), plus the test-set size."""
+    table = pooled.pivot_table(index="fold", columns="method", values="dice", aggfunc="mean")
+    shown = [key for key in ("otsu", "unet", "diffseg_mean", "diffseg_crf") if key in table.columns]
+    table = table[shown]
+    table.insert(0, "n", pooled[pooled["method"] == REFERENCE].groupby("fold")["id"].nunique())
+    return table.reset_index()
+
+
+def fused_summary(pooled: pd.DataFrame, n_resamples: int, seed: int) -> dict[str, float]:
+    """Dice mean and CI of the best step, the vote and DiffSeg + CRF of one variant's pooled scores."""
+    row: dict[str, float] = {}
+    chosen = best_step(pooled)
+    row["best_step"] = int(chosen[5:]) if chosen else np.nan
+    for key in FUSED_ROWS:
+        method = chosen if key == "best_step" else key
+        dice = pooled.loc[pooled["method"] == method, "dice"].to_numpy(dtype=float) if method else np.array([])
+        stats = summarise(dice, n_resamples, seed)
+        row |= {f"{key}_dice_{name}": stats[name] for name in ("mean", "ci_low", "ci_high")}
+    return row
+
+
+def ablation_table(
+    variants: dict[str, pd.DataFrame], overrides: dict[str, dict], n_resamples: int = 2000, seed: int = 0
+) -> pd.DataFrame:
+    """One row per variant (`default` first): its override, the Dice of its best step, vote and
+    DiffSeg + CRF with CIs, and the paired Wilcoxon test of its DiffSeg + CRF against the default's
+    (ΔDice = variant − default over the images both scored)."""
+    reference = variants["default"]
+    reference_dice = reference[reference["method"] == REFERENCE].set_index("id")["dice"]
+    rows = []
+    for name, pooled in variants.items():
+        row = {"variant": name, "override": describe_override(overrides.get(name, {}))}
+        row |= fused_summary(pooled, n_resamples, seed)
+        dice = pooled[pooled["method"] == REFERENCE].set_index("id")["dice"]
+        shared = dice.index.intersection(reference_dice.index)
+        if name == "default" or len(shared) == 0:
+            row |= {"crf_minus_default": np.nan, "p_crf_vs_default": np.nan}
+        else:
+            ours, theirs = dice[shared].to_numpy(dtype=float), reference_dice[shared].to_numpy(dtype=float)
+            row |= {"crf_minus_default": float(np.mean(ours - theirs)),
+                    "p_crf_vs_default": paired_wilcoxon(ours, theirs)[1]}
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def describe_override(override: dict) -> str:
+    """An override as one line of YAML flow style (`threshold: {method: fixed}`); `–` for none."""
+    if not override:
+        return "–"
+    flow = yaml.safe_dump(override, default_flow_style=True, sort_keys=False, width=1000).strip()
+    return flow[1:-1]  # without the outer braces
+
+
+def _dice_cell(row: pd.Series, key: str) -> str:
+    mean = row[f"{key}_dice_mean"]
+    if np.isnan(mean):
+        return "–"
+    return f"{mean:.3f} [{row[f'{key}_dice_ci_low']:.3f}, {row[f'{key}_dice_ci_high']:.3f}]"
+
+
+def ablation_markdown(table: pd.DataFrame) -> str:
+    """The ablation table as Markdown, with its reading notes."""
+    header = ["Ablation", "Override", "Best step (t)", "Mean-mask vote", "DiffSeg + CRF",
+              "ΔDice CRF vs default", "p (Wilcoxon)"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for _, row in table.iterrows():
+        step = "" if np.isnan(row["best_step"]) else f" (t = {int(row['best_step'])})"
+        difference = "–" if np.isnan(row["crf_minus_default"]) else f"{row['crf_minus_default']:+.3f}"
+        p = "–" if np.isnan(row["p_crf_vs_default"]) else f"{row['p_crf_vs_default']:.2g}"
+        cells = [row["variant"], f"`{row['override']}`" if row["override"] != "–" else "–",
+                 _dice_cell(row, "best_step") + step, _dice_cell(row, "diffseg_mean"),
+                 _dice_cell(row, "diffseg_crf"), difference, p]
+        lines.append("| " + " | ".join(cells) + " |")
+    notes = [
+        "",
+        "Dice: mean [95 % percentile bootstrap CI] over every image of the cohort, each scored once, in",
+        "the fold that held it out. ΔDice and p: DiffSeg + CRF of the ablation minus that of the default,",
+        "paired per image (two-sided Wilcoxon signed-rank). The best step is chosen on the scored images.",
+    ]
+    return "\n".join(lines + notes) + "\n"
+
+
+def git_commit(folder) -> str:
+    """The workflow's commit (with `-dirty` when it has uncommitted changes); `unknown` outside git."""
+    def git(*args):
+        return subprocess.run(["git", "-C", str(folder), *args], capture_output=True, text=True, timeout=30)
+
+    head = git("rev-parse", "HEAD")
+    if head.returncode != 0:
+        return "unknown"
+    dirty = git("status", "--porcelain", "--untracked-files=no").stdout.strip()
+    return head.stdout.strip() + ("-dirty" if dirty else "")
+
+
+def per_fold_markdown(per_fold: pd.DataFrame) -> str:
+    labels = {"otsu": "Otsu", "unet": "U-Net", "diffseg_mean": "DiffSeg vote", "diffseg_crf": "DiffSeg + CRF"}
+    columns = [c for c in per_fold.columns if c in labels]
+    header = ["Fold", "Test images", *(labels[c] for c in columns)]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for _, row in per_fold.iterrows():
+        lines.append("| " + " | ".join([str(int(row["fold"])), str(int(row["n"])),
+                                        *(f"{row[c]:.3f}" for c in columns)]) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def validation_document(
+    table1_md: str, per_fold: pd.DataFrame, provenance: dict, ablation_md: str | None = None
+) -> str:
+    """docs/validation.md: the protocol, how it was run, the cross-validated Table 1, the mean Dice per
+    fold and (from `snakemake ablate`) the ablation table."""
+    run = provenance
+    parts = [
+        "# Cross-validated validation",
+        "",
+        f"Generated by `snakemake {run['target']}` from a real run; do not edit by hand.",
+        "",
+        "| | |",
+        "|---|---|",
+        f"| Command | `{run['command']}` |",
+        f"| Cohort | {run['cohort']} |",
+        f"| Commit | `{run['commit']}` |",
+        f"| Folds | {run['folds']}, stratified by lesion-area quantile (seed {run['seed']}) |",
+        f"| Bootstrap | {run['bootstrap']} resamples (seed {run['metrics_seed']}) |",
+        f"| Date | {run['date']} |",
+        "",
+        "## Protocol",
+        "",
+        "Images are ordered by the lesion's share of their mask and cut into blocks of one image per",
+        "fold, each block handing its images to the folds in a seeded order (`diffseg.folds`): every fold",
+        "spans all lesion sizes. Each fold trains the DDPM (image-level labels only) and the supervised",
+        "U-Net (with masks) on the other folds and scores its own images at their original resolution.",
+        "Masks serve only the U-Net, the stratification and the scoring.",
+        "",
+        "## Table 1, cross-validated",
+        "",
+        table1_md.rstrip(),
+        "",
+        "## Mean Dice per fold",
+        "",
+        per_fold_markdown(per_fold).rstrip(),
+        "",
+    ]
+    if ablation_md is not None:
+        parts += ["## Ablations", "", "Each row is one override of the configuration below, run on the same",
+                  "folds; stages an override does not change are shared with the default.", "",
+                  ablation_md.rstrip(), ""]
+    parts += ["## Configuration", "", "```yaml", run["config"].rstrip(), "```", ""]
+    return "\n".join(parts)

@@ -1,0 +1,58 @@
+"""Ablation variants: one configuration override each, sharing every stage they leave alone.
+
+The `ablate` target reruns the cross-validation once per variant of `validation.ablations`. A
+variant that changes only the threshold must not retrain a DDPM per fold: each stage below lists
+the settings its outputs depend on (its own and those of the stages it reads), and a variant
+computes a stage itself only when its override touches one of them.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable, Mapping
+
+# Dotted setting prefixes each shared stage depends on, upstream stages included.
+_PREPARE = ("dataset", "validation.folds", "validation.seed")
+_MODEL = (*_PREPARE, "healthy", "model", "train", "semantics")
+STAGE_SETTINGS: dict[str, tuple[str, ...]] = {
+    "prepare": _PREPARE,
+    "model": _MODEL,
+    # Shards are cut by extraction.shard_size: every per-shard stage depends on it.
+    "diffs": (*_MODEL, "extraction", "difference"),
+    "unet": (*_PREPARE, "unet", "extraction.shard_size"),
+    "otsu": (*_PREPARE, "otsu", "extraction.shard_size"),
+}
+
+
+def merged_config(base: Mapping, override: Mapping) -> dict:
+    """A deep copy of `base` with `override` merged in: mappings merge key by key, anything else
+    (lists included: a step set is replaced, not extended) replaces the base value."""
+    merged = copy.deepcopy(dict(base))
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = merged_config(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def dotted_keys(override: Mapping, prefix: str = "") -> list[str]:
+    """The leaves of a nested override as dotted keys: {"a": {"b": 1}} → ["a.b"]."""
+    keys = []
+    for key, value in override.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, Mapping) and value:
+            keys += dotted_keys(value, path + ".")
+        else:
+            keys.append(path)
+    return keys
+
+
+def overrides_touch(override: Mapping, settings: Iterable[str]) -> bool:
+    """Whether `override` changes any of the dotted `settings` (a setting covers what lies under it)."""
+    settings = tuple(settings)
+    return any(
+        key == setting or key.startswith(setting + ".") or setting.startswith(key + ".")
+        for key in dotted_keys(override)
+        for setting in settings
+    )

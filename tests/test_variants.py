@@ -1,0 +1,27 @@
+"""Ablation variants: deep-merged overrides and the stages each one recomputes."""
+
+from diffseg.variants import STAGE_SETTINGS, dotted_keys, merged_config, overrides_touch
+
+
+def test_merge_is_deep_replaces_lists_and_leaves_the_base_alone():
+    base = {"threshold": {"method": "otsu", "value": 0.5}, "extraction": {"steps": [60, 150], "draws": 4}}
+    merged = merged_config(base, {"threshold": {"method": "fixed"}, "extraction": {"steps": [10]}})
+    assert merged == {"threshold": {"method": "fixed", "value": 0.5}, "extraction": {"steps": [10], "draws": 4}}
+    assert base["threshold"]["method"] == "otsu" and base["extraction"]["steps"] == [60, 150]
+
+
+def test_dotted_keys():
+    assert dotted_keys({"a": {"b": 1, "c": {"d": 2}}, "e": 3}) == ["a.b", "a.c.d", "e"]
+
+
+def test_only_the_stages_an_override_reaches_are_recomputed():
+    def recomputed(override):
+        return {stage for stage, settings in STAGE_SETTINGS.items() if overrides_touch(override, settings)}
+
+    assert recomputed({"threshold": {"method": "fixed"}}) == set()
+    assert recomputed({"crf": {"rounds": 5}}) == set()
+    assert recomputed({"extraction": {"steps": [10, 20]}}) == {"diffs"}
+    assert recomputed({"extraction": {"shard_size": 8}}) == {"diffs", "unet", "otsu"}
+    assert recomputed({"train": {"steps": 1}}) == {"model", "diffs"}
+    assert recomputed({"otsu": {"channels": "blue"}}) == {"otsu"}
+    assert recomputed({"dataset": {"size": 32}}) == set(STAGE_SETTINGS)

@@ -1,0 +1,91 @@
+# Cross-validation on a cohort with masks (`snakemake validate`) and its ablations (`snakemake ablate`).
+# Each (variant, fold) is a results root, results/<dataset>/validate/<variant>/fold-<k>, in which the
+# ordinary rules run; common.smk gives every root its configuration and shares unchanged stages.
+
+
+rule validate:
+    input:
+        f"{VALIDATION}/validation.md",
+
+
+rule ablate:
+    input:
+        f"{VALIDATION}/ablation.md",
+
+
+rule validation_table:
+    input:
+        scores=fold_files("default", "evaluation/scores.csv"),
+        ged=fold_files("default", "uncertainty/ged.csv"),
+    output:
+        per_image=f"{VALIDATION}/scores.csv",
+        table=f"{VALIDATION}/table1.csv",
+        markdown=f"{VALIDATION}/table1.md",
+        per_fold=f"{VALIDATION}/per_fold.csv",
+    log:
+        f"logs/{DATASET}/validate/validation_table.log",
+    benchmark:
+        f"benchmarks/{DATASET}/validate/validation_table.tsv"
+    conda:
+        "../../envs/core.yaml"
+    params:
+        folds=FOLD_NUMBERS,
+        metrics=config["metrics"],
+    script:
+        "../../scripts/validation_table.py"
+
+
+rule ablation_table:
+    input:
+        scores=[
+            path
+            for variant in VARIANTS
+            for path in fold_files(variant, "evaluation/scores.csv")
+        ],
+    output:
+        table=f"{VALIDATION}/ablation_table.csv",
+        markdown=f"{VALIDATION}/ablation_table.md",
+    log:
+        f"logs/{DATASET}/validate/ablation_table.log",
+    benchmark:
+        f"benchmarks/{DATASET}/validate/ablation_table.tsv"
+    conda:
+        "../../envs/core.yaml"
+    params:
+        folds=FOLD_NUMBERS,
+        variants=VARIANTS,
+        overrides=ABLATIONS,
+        metrics=config["metrics"],
+    script:
+        "../../scripts/ablation_table.py"
+
+
+rule validation_document:
+    input:
+        table1=f"{VALIDATION}/table1.md",
+        per_fold=f"{VALIDATION}/per_fold.csv",
+    output:
+        document=f"{VALIDATION}/validation.md",
+    log:
+        f"logs/{DATASET}/validate/validation_document.log",
+    conda:
+        "../../envs/core.yaml"
+    params:
+        provenance=provenance("validate"),
+        workflow_dir=workflow.basedir,
+    script:
+        "../../scripts/validation_document.py"
+
+
+use rule validation_document as ablation_document with:
+    input:
+        table1=f"{VALIDATION}/table1.md",
+        per_fold=f"{VALIDATION}/per_fold.csv",
+        ablation=f"{VALIDATION}/ablation_table.md",
+    output:
+        document=f"{VALIDATION}/ablation.md",
+    log:
+        f"logs/{DATASET}/validate/ablation_document.log",
+    params:
+        provenance=provenance("ablate"),
+        workflow_dir=workflow.basedir,
