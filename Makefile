@@ -21,9 +21,10 @@ $(BIN)/.installed-dev: $(BIN)/.installed requirements-dev.txt
 
 ## run: the whole pipeline on the embedded default dataset (CORES=8 to use more).
 # A run killed hard leaves Snakemake's lock behind; it is removed only when no run is alive here.
+# SNAKEMAKE_ARGS (a target such as `validate`, options) go first: `--resources` would swallow a target.
 run: $(BIN)/.installed
 	if $(BIN)/python -m diffseg.stale_lock; then $(BIN)/snakemake --unlock --cores 1 $(SNAKEMAKE_ARGS); fi
-	$(BIN)/snakemake --cores $(CORES) --resources gpu=1 $(SNAKEMAKE_ARGS)
+	$(BIN)/snakemake $(SNAKEMAKE_ARGS) --cores $(CORES) --resources gpu=1
 
 # tests/test_report.py renders the report in headless Chromium (Debian's `chromium`): installed here
 # when missing and possible (root with apt); otherwise that one test is skipped and says why.
