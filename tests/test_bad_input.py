@@ -20,7 +20,6 @@ Cases tested elsewhere, not repeated here:
 
 from __future__ import annotations
 
-import io
 import json
 import subprocess
 import sys
@@ -31,6 +30,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from image_files import jpeg_bytes, noise_rgb
 from PIL import Image
 from test_report import embedded
 
@@ -56,14 +56,6 @@ def prepare(images: Path, out: Path, on_bad_image: str) -> tuple[pd.DataFrame, p
     return manifest, skipped
 
 
-def _rgb(h: int, w: int, seed: int = 0) -> np.ndarray:
-    return np.random.default_rng(seed).integers(0, 256, (h, w, 3), dtype=np.uint8)
-
-
-def _jpeg(img: Image.Image, **kwargs) -> bytes:
-    buffer = io.BytesIO()
-    img.save(buffer, format="JPEG", **kwargs)
-    return buffer.getvalue()
 
 
 def _mask(h: int, w: int, values=None) -> Image.Image:
@@ -109,14 +101,14 @@ def _check_empty_mask(store, i, row):
 
 
 def _truncated_jpeg(path: Path) -> None:
-    whole = _jpeg(Image.fromarray(_rgb(200, 200)))
+    whole = jpeg_bytes(Image.fromarray(noise_rgb(200, 200)))
     path.with_suffix(".jpg").write_bytes(whole[: 2 * len(whole) // 3])  # cut inside the pixel data
 
 
 def _exif_rotated(path: Path) -> None:
     exif = Image.Exif()
     exif[0x0112] = 6  # stored 20 high and 40 wide, shown turned: 40 high, 20 wide
-    path.with_suffix(".jpg").write_bytes(_jpeg(Image.fromarray(_rgb(20, 40)), exif=exif.tobytes()))
+    path.with_suffix(".jpg").write_bytes(jpeg_bytes(Image.fromarray(noise_rgb(20, 40)), exif=exif.tobytes()))
 
 
 CASES = {
@@ -124,26 +116,26 @@ CASES = {
     "zero_byte": Case(lambda p: p.with_suffix(".jpg").write_bytes(b""), ".jpg", reason="file is empty (0 bytes)"),
     "text_named_jpg": Case(lambda p: p.with_suffix(".jpg").write_text("lesion 4 mm\n"), ".jpg",
                            reason="not an image in a format Pillow can read"),
-    "grayscale": Case(lambda p: Image.fromarray(_rgb(30, 30)[..., 0]).save(p.with_suffix(".png")), ".png",
+    "grayscale": Case(lambda p: Image.fromarray(noise_rgb(30, 30)[..., 0]).save(p.with_suffix(".png")), ".png",
                       mask=_mask(30, 30), check=_check_grey),
     "rgba": Case(lambda p: Image.new("RGBA", (30, 20), (*SKIN, 0)).save(p.with_suffix(".png")), ".png",
                  mask=_mask(20, 30), check=_check_colour(SKIN, 0)),
     "sixteen_bit_png": Case(lambda p: Image.fromarray(np.full((20, 30), 257 * 128, np.uint16)).save(
         p.with_suffix(".png")), ".png", mask=_mask(20, 30), check=_check_colour((128, 128, 128), 0)),
     "cmyk_jpeg": Case(lambda p: p.with_suffix(".jpg").write_bytes(
-        _jpeg(Image.new("CMYK", (24, 24), (0, 255, 255, 0)), quality=95)), ".jpg",
+        jpeg_bytes(Image.new("CMYK", (24, 24), (0, 255, 255, 0)), quality=95)), ".jpg",
         mask=_mask(24, 24), check=_check_colour((255, 0, 0), 8)),
     "exif_rotated": Case(_exif_rotated, ".jpg", mask=_mask(40, 20), check=_check_upright),
-    "mask_of_another_size": Case(lambda p: Image.fromarray(_rgb(20, 30)).save(p.with_suffix(".png")), ".png",
+    "mask_of_another_size": Case(lambda p: Image.fromarray(noise_rgb(20, 30)).save(p.with_suffix(".png")), ".png",
                                  mask=_mask(30, 20), reason="mask is 30x20 (HxW) but its image is 20x30",
                                  bad_file="mask"),
-    "antialiased_mask": Case(lambda p: Image.fromarray(_rgb(20, 30)).save(p.with_suffix(".png")), ".png",
+    "antialiased_mask": Case(lambda p: Image.fromarray(noise_rgb(20, 30)).save(p.with_suffix(".png")), ".png",
                              mask=_mask(20, 30, np.tile((np.arange(30) * 255 // 29).astype(np.uint8), (20, 1))),
                              check=_check_thresholded_mask),
-    "all_empty_mask": Case(lambda p: Image.fromarray(_rgb(20, 30)).save(p.with_suffix(".png")), ".png",
+    "all_empty_mask": Case(lambda p: Image.fromarray(noise_rgb(20, 30)).save(p.with_suffix(".png")), ".png",
                            mask=_mask(20, 30, np.zeros((20, 30), np.uint8)), check=_check_empty_mask),
     # Falls into the test split (seed 0), where it would be scored against its mask.
-    "missing_mask": Case(lambda p: Image.fromarray(_rgb(20, 30)).save(p.with_suffix(".png")), ".png",
+    "missing_mask": Case(lambda p: Image.fromarray(noise_rgb(20, 30)).save(p.with_suffix(".png")), ".png",
                          reason="no mask (missing_mask_segmentation.png), but the cohort has masks"),
 }  # fmt: skip
 GOOD = ("good_1", "good_2")
@@ -156,7 +148,7 @@ def cohort_folder(tmp_path_factory) -> Path:
     (root / "images").mkdir()
     (root / "masks").mkdir()
     for image_id in GOOD:
-        Image.fromarray(_rgb(20, 30, seed=len(image_id))).save(root / "images" / f"{image_id}.png")
+        Image.fromarray(noise_rgb(20, 30, seed=len(image_id))).save(root / "images" / f"{image_id}.png")
         _mask(20, 30).save(root / "masks" / f"{image_id}_segmentation.png")
     for image_id, case in CASES.items():
         case.write_image(root / "images" / image_id)
@@ -220,13 +212,13 @@ def test_skip_leaves_no_gap_in_the_store(skipped_run):
 
 def _png(path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(_rgb(12, 12)).save(path)
+    Image.fromarray(noise_rgb(12, 12)).save(path)
     return path
 
 
 def test_duplicate_ids_name_both_files_whatever_the_policy(tmp_path):
     _png(tmp_path / "images" / "lesion7.png")
-    (tmp_path / "images" / "lesion7.jpg").write_bytes(_jpeg(Image.fromarray(_rgb(12, 12))))
+    (tmp_path / "images" / "lesion7.jpg").write_bytes(jpeg_bytes(Image.fromarray(noise_rgb(12, 12))))
     _png(tmp_path / "images" / "other.png")
     for policy in ("fail", "skip"):
         with pytest.raises(BadInputError, match="two images share the id 'lesion7': lesion7.jpg and lesion7.png"):

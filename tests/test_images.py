@@ -9,6 +9,7 @@ import io
 
 import numpy as np
 import pytest
+from image_files import jpeg_bytes, noise_rgb
 from PIL import Image
 
 from diffseg.errors import BadInputError
@@ -24,18 +25,8 @@ from diffseg.images import (
 )
 
 
-def _noise_rgb(h: int, w: int, seed: int = 0) -> np.ndarray:
-    return np.random.default_rng(seed).integers(0, 256, (h, w, 3), dtype=np.uint8)
-
-
-def _jpeg_bytes(img: Image.Image, **kwargs) -> bytes:
-    buffer = io.BytesIO()
-    img.save(buffer, format="JPEG", **kwargs)
-    return buffer.getvalue()
-
-
 def test_rgb_png_round_trips_exactly(tmp_path):
-    pixels = _noise_rgb(17, 23)
+    pixels = noise_rgb(17, 23)
     write_png(tmp_path / "a.png", pixels)
     assert np.array_equal(read_rgb(tmp_path / "a.png"), pixels)
 
@@ -63,7 +54,7 @@ def test_missing_file_is_named(tmp_path):
 @pytest.mark.parametrize("fmt", ["JPEG", "PNG"])
 def test_truncated_image_is_rejected_not_padded(tmp_path, fmt):
     buffer = io.BytesIO()
-    Image.fromarray(_noise_rgb(64, 64)).save(buffer, format=fmt)
+    Image.fromarray(noise_rgb(64, 64)).save(buffer, format=fmt)
     path = tmp_path / f"cut.{fmt.lower()}"
     path.write_bytes(buffer.getvalue()[: len(buffer.getvalue()) // 2])
     with pytest.raises(BadInputError, match="truncated or corrupt"):
@@ -105,7 +96,7 @@ def test_sixteen_bit_png_scales_to_eight_bit(tmp_path):
 
 def test_cmyk_jpeg_becomes_rgb(tmp_path):
     path = tmp_path / "print.jpg"
-    path.write_bytes(_jpeg_bytes(Image.new("CMYK", (16, 16), (0, 255, 255, 0)), quality=95))
+    path.write_bytes(jpeg_bytes(Image.new("CMYK", (16, 16), (0, 255, 255, 0)), quality=95))
     rgb = read_rgb(path).astype(int)
     assert rgb.shape == (16, 16, 3)
     assert (np.abs(rgb - (255, 0, 0)) <= 8).all()  # no magenta, no yellow: pure red
@@ -129,7 +120,7 @@ def test_exif_orientation_6_turns_the_image_upright(tmp_path):
     exif = Image.Exif()
     exif[0x0112] = 6  # "rotate 90 degrees clockwise to display"
     path = tmp_path / "phone.jpg"
-    path.write_bytes(_jpeg_bytes(Image.fromarray(stored), exif=exif.tobytes(), quality=95))
+    path.write_bytes(jpeg_bytes(Image.fromarray(stored), exif=exif.tobytes(), quality=95))
 
     upright, full_hw = read_rgb_with_size(path)
     assert upright.shape == (40, 20, 3)
@@ -142,7 +133,7 @@ def test_exif_orientation_6_turns_the_image_upright(tmp_path):
 
 def test_max_side_keeps_aspect_and_leaves_small_images_alone(tmp_path):
     path = tmp_path / "wide.png"
-    write_png(path, _noise_rgb(300, 1200))
+    write_png(path, noise_rgb(300, 1200))
     assert read_rgb(path, max_side=400).shape == (100, 400, 3)
     assert read_rgb(path, max_side=5000).shape == (300, 1200, 3)
 
@@ -194,7 +185,7 @@ def test_resize_rgb_averages_instead_of_sampling():
 
 
 def test_resize_rgb_enlarges():
-    assert resize_rgb(_noise_rgb(8, 12), 64).shape == (64, 64, 3)
+    assert resize_rgb(noise_rgb(8, 12), 64).shape == (64, 64, 3)
 
 
 def test_resize_mask_keeps_a_half_pixel_wide_stripe_wherever_it_lies():

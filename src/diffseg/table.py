@@ -125,20 +125,25 @@ def _cell(row: pd.Series, metric: str) -> str:
             f"[{row[f'{metric}_ci_low']:.3f}, {row[f'{metric}_ci_high']:.3f}]")
 
 
-def _p_value(p: float) -> str:
+def p_value_text(p: float) -> str:
     return "–" if np.isnan(p) else f"{p:.2g}"
+
+
+def markdown_table(header: list[str], rows: list[list[str]]) -> list[str]:
+    """The lines of a Markdown table."""
+    return ["| " + " | ".join(cells) + " |" for cells in (header, ["---"] * len(header), *rows)]
 
 
 def table1_markdown(table: pd.DataFrame, correlation: tuple[float, float, int] | None = None) -> str:
     """Table 1 as Markdown: mean ± sd [95 % CI] per metric and the paired test against DiffSeg + CRF."""
     header = ["Method", "n", "Dice", "IoU", "Precision", "Recall", "Thresholded Jaccard",
               "ΔDice vs DiffSeg + CRF", "p (Wilcoxon)"]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    rows = []
     for _, row in table.iterrows():
         difference = "–" if np.isnan(row["dice_minus_crf"]) else f"{row['dice_minus_crf']:+.3f}"
         cells = [row["method"], str(row["n"]), *(_cell(row, m) for m in SHOWN)]
-        cells += [difference, _p_value(row["p_dice_vs_crf"])]
-        lines.append("| " + " | ".join(cells) + " |")
+        rows.append(cells + [difference, p_value_text(row["p_dice_vs_crf"])])
+    lines = markdown_table(header, rows)
     notes = [
         "",
         "Mean ± sd [95 % percentile bootstrap CI of the mean] over the test images, each scored at its",
@@ -150,6 +155,6 @@ def table1_markdown(table: pd.DataFrame, correlation: tuple[float, float, int] |
         rho, p, n = correlation
         notes.append(
             f"Spearman correlation of per-image GED diversity with 1 − Dice of DiffSeg + DenseCRF: "
-            f"rho = {rho:.3f}, p = {_p_value(p)}, n = {n}."
+            f"rho = {rho:.3f}, p = {p_value_text(p)}, n = {n}."
         )
     return "\n".join(lines + notes) + "\n"

@@ -15,7 +15,7 @@ import pandas as pd
 import yaml
 
 from diffseg.metrics import paired_wilcoxon
-from diffseg.table import REFERENCE, best_step, summarise
+from diffseg.table import REFERENCE, best_step, markdown_table, p_value_text, summarise
 
 FUSED_ROWS = {"best_step": "best single step", "diffseg_mean": "mean-mask vote", "diffseg_crf": "+ DenseCRF"}
 
@@ -96,15 +96,14 @@ def ablation_markdown(table: pd.DataFrame) -> str:
     """The ablation table as Markdown, with its reading notes."""
     header = ["Ablation", "Override", "Best step (t)", "Mean-mask vote", "DiffSeg + CRF",
               "ΔDice CRF vs default", "p (Wilcoxon)"]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    rows = []
     for _, row in table.iterrows():
         step = "" if np.isnan(row["best_step"]) else f" (t = {int(row['best_step'])})"
         difference = "–" if np.isnan(row["crf_minus_default"]) else f"{row['crf_minus_default']:+.3f}"
-        p = "–" if np.isnan(row["p_crf_vs_default"]) else f"{row['p_crf_vs_default']:.2g}"
-        cells = [row["variant"], f"`{row['override']}`" if row["override"] != "–" else "–",
-                 _dice_cell(row, "best_step") + step, _dice_cell(row, "diffseg_mean"),
-                 _dice_cell(row, "diffseg_crf"), difference, p]
-        lines.append("| " + " | ".join(cells) + " |")
+        rows.append([row["variant"], f"`{row['override']}`" if row["override"] != "–" else "–",
+                     _dice_cell(row, "best_step") + step, _dice_cell(row, "diffseg_mean"),
+                     _dice_cell(row, "diffseg_crf"), difference, p_value_text(row["p_crf_vs_default"])])
+    lines = markdown_table(header, rows)
     notes = [
         "",
         "Dice: mean [95 % percentile bootstrap CI] over every image of the cohort, each scored once, in",
@@ -130,11 +129,9 @@ def per_fold_markdown(per_fold: pd.DataFrame) -> str:
     labels = {"otsu": "Otsu", "unet": "U-Net", "diffseg_mean": "DiffSeg vote", "diffseg_crf": "DiffSeg + CRF"}
     columns = [c for c in per_fold.columns if c in labels]
     header = ["Fold", "Test images", *(labels[c] for c in columns)]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for _, row in per_fold.iterrows():
-        lines.append("| " + " | ".join([str(int(row["fold"])), str(int(row["n"])),
-                                        *(f"{row[c]:.3f}" for c in columns)]) + " |")
-    return "\n".join(lines) + "\n"
+    rows = [[str(int(row["fold"])), str(int(row["n"])), *(f"{row[c]:.3f}" for c in columns)]
+            for _, row in per_fold.iterrows()]
+    return "\n".join(markdown_table(header, rows)) + "\n"
 
 
 def validation_document(
