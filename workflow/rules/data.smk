@@ -18,6 +18,11 @@ rule synthesise:
         "../../scripts/synthesise.py"
 
 
+# Compute nodes of many clusters have no internet: the download runs where Snakemake runs.
+localrules:
+    download_isic2018,
+
+
 rule download_isic2018:
     output:
         cohort=directory(str(Path(config["dataset"]["isic2018"]["dest"]) / "cohort")),
