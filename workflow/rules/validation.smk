@@ -10,6 +10,7 @@ rule validate:
 
 rule ablate:
     input:
+        f"{VALIDATION}/validation.md",
         f"{VALIDATION}/ablation.md",
 
 
