@@ -100,11 +100,16 @@ def load_model(
     preset: str | None = None,
     image_size: int | None = None,
 ) -> UNet2DModel:
-    """Load a model saved by `save_model`, in eval mode on `device`.
+    """Load a model saved by `save_model` (or a `semantic_pair` of them), in eval mode on `device`.
 
     With `preset` (and `image_size`) given, the saved architecture must be that preset's, otherwise a
     `ConfigError` names the file and each differing key, rather than a shape error deep in torch.
     """
+    # Imported here: semantic_pair builds on this module (and on training, which imports it).
+    from diffseg.semantic_pair import is_pair, load_pair
+
+    if is_pair(directory):
+        return load_pair(directory, lambda network: load_model(network, device, preset, image_size)).eval()
     config_path = Path(directory) / "config.json"
     if not config_path.is_file():
         raise BadInputError(directory, "no saved model here (config.json is missing)")
