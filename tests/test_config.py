@@ -22,7 +22,7 @@ def test_defaults_are_filled_from_the_schema():
     config = load_default_config()
     validate(config, SCHEMA)
     assert config["extraction"]["steps"] == [60, 70, 80, 90, 100, 110, 120, 130, 140, 150]
-    assert config["semantics"] == {"a": "healthy", "b": "lesion"}
+    assert config["semantics"] == {"a": "healthy", "b": "lesion", "model": "conditional", "t_ranges": {}}
     assert config["crf"]["bilateral_sxy"] == 80 and config["crf"]["bilateral_srgb"] == 13
     assert config["dataset"]["synthetic"]["n_lesion"] == 240
 
