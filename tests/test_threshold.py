@@ -28,6 +28,10 @@ def test_low_polarity_finds_a_dark_disk():
     disk, diff = _disk_map(contrast=-1.0)
     assert (binarise(normalise_map(diff, 1.0), "otsu", polarity="low") != disk).mean() < 0.02
     assert not binarise(normalise_map(diff, 1.0), "otsu", polarity="high")[disk].any()
+    # A fixed level is measured from the lesion's end of the map, whichever end that is.
+    # A lower level takes in more of the lesion's surroundings, as it does on the absolute map.
+    wide, narrow = (binarise(normalise_map(diff, 1.0), "fixed", level, polarity="low") for level in (0.2, 0.5))
+    assert (narrow != disk).mean() < 0.02 and wide[narrow].all() and wide.sum() > narrow.sum()
 
 
 def test_normalised_map_spans_zero_to_one_and_a_flat_map_gives_no_lesion():

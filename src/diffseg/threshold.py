@@ -43,7 +43,12 @@ def normalise_map(diff: np.ndarray, smooth_sigma: float = 0.0) -> np.ndarray:
 def binarise(
     normalised: np.ndarray, method: str = "fixed", value: float = 0.5, polarity: str = "high"
 ) -> np.ndarray:
-    """Lesion mask `(H, W)` bool of a map normalised to [0, 1]."""
+    """Lesion mask `(H, W)` bool of a map normalised to [0, 1].
+
+    A fixed `value` is measured from the lesion's end of the map: with polarity `low` a pixel is
+    lesion below 1 − value, so one level serves both maps (the authors' ~0.72 of the brightened
+    luma map is 0.28 here).
+    """
     if method not in METHODS:
         raise ValueError(f"threshold.method {method!r} is not one of {METHODS}")
     if polarity not in POLARITIES:
@@ -51,8 +56,9 @@ def binarise(
     normalised = np.asarray(normalised, dtype=np.float32)
     if normalised.max() <= normalised.min():
         return np.zeros(normalised.shape, dtype=bool)  # no contrast: nothing to segment
-    level = threshold_otsu(normalised) if method == "otsu" else value
-    return normalised > level if polarity == "high" else normalised < level
+    lesion_high = normalised if polarity == "high" else 1 - normalised
+    level = threshold_otsu(lesion_high) if method == "otsu" else value
+    return lesion_high > level
 
 
 def tidy_mask(mask: np.ndarray, closing: int = 0, fill_holes: bool = False, component: str = "all") -> np.ndarray:
