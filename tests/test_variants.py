@@ -1,6 +1,6 @@
 """Ablation variants: deep-merged overrides and the stages each one recomputes."""
 
-from diffseg.variants import STAGE_SETTINGS, dotted_keys, merged_config, overrides_touch
+from diffseg.variants import STAGE_SETTINGS, dotted_keys, merged_config, overrides_touch, stage_owners
 
 
 def test_merge_is_deep_replaces_lists_and_leaves_the_base_alone():
@@ -25,3 +25,20 @@ def test_only_the_stages_an_override_reaches_are_recomputed():
     assert recomputed({"train": {"steps": 1}}) == {"model", "diffs"}
     assert recomputed({"otsu": {"channels": "blue"}}) == {"otsu"}
     assert recomputed({"dataset": {"size": 32}}) == set(STAGE_SETTINGS)
+
+
+def test_a_combined_ablation_reuses_the_stages_of_the_ones_it_combines():
+    base = {"semantics": {"model": "conditional"}, "train": {"steps": 600}, "extraction": {"steps": [60]},
+            "threshold": {"smooth_sigma": 1.0}}  # fmt: skip
+    overrides = {
+        "pair": {"semantics": {"model": "pair"}},
+        "late": {"extraction": {"steps": [150]}},
+        "pair_late": {"semantics": {"model": "pair"}, "extraction": {"steps": [150]}},
+        "same_as_default": {"train": {"steps": 600}},
+    }
+    configs = {"default": base, **{name: merged_config(base, o) for name, o in overrides.items()}}
+    model, diffs = stage_owners(configs, "model"), stage_owners(configs, "diffs")
+    assert model == {"default": "default", "pair": "pair", "late": "default", "pair_late": "pair",
+                     "same_as_default": "default"}  # fmt: skip
+    assert diffs == {"default": "default", "pair": "pair", "late": "late", "pair_late": "pair_late",
+                     "same_as_default": "default"}  # fmt: skip

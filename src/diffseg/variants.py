@@ -56,3 +56,28 @@ def overrides_touch(override: Mapping, settings: Iterable[str]) -> bool:
         for key in dotted_keys(override)
         for setting in settings
     )
+
+
+def settings_at(config: Mapping, settings: Iterable[str]) -> list:
+    """The values of `config` at each dotted setting (None where it is absent)."""
+    values = []
+    for setting in settings:
+        value = config
+        for key in setting.split("."):
+            value = value.get(key) if isinstance(value, Mapping) else None
+        values.append(value)
+    return values
+
+
+def stage_owners(configs: Mapping[str, Mapping], stage: str) -> dict[str, str]:
+    """For each variant (default first), the first variant whose configuration gives `stage` the same
+    settings: the one that computes it. Combining two ablations then recomputes only the stages
+    neither of them already has (e.g. a pair of DDPMs with another step set reuses the pair)."""
+    owners: dict[str, str] = {}
+    seen: list[tuple[list, str]] = []
+    for name, variant_config in configs.items():
+        values = settings_at(variant_config, STAGE_SETTINGS[stage])
+        owners[name] = next((owner for other, owner in seen if other == values), name)
+        if owners[name] == name:
+            seen.append((values, name))
+    return owners

@@ -14,7 +14,7 @@ min_version("9.0")
 
 # The workflow's own package, importable without installing it (as the rule scripts do below).
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
-from diffseg.variants import STAGE_SETTINGS, merged_config, overrides_touch
+from diffseg.variants import STAGE_SETTINGS, merged_config, stage_owners
 
 validate(config, schema="../schemas/config.schema.yaml")
 
@@ -37,6 +37,11 @@ for name, variant_config in VARIANT_CONFIGS.items():
         raise WorkflowError(
             f"validation.ablations.{name} is not a valid override", error
         )
+# Which variant computes each stage for each variant (a variant shares every stage it leaves alone).
+STAGE_OWNERS = {
+    stage: stage_owners({"default": config, **VARIANT_CONFIGS}, stage)
+    for stage in STAGE_SETTINGS
+}
 
 
 wildcard_constraints:
@@ -102,14 +107,13 @@ def setting(*keys):
 
 def stage_root(root, stage):
     """The results root that computes `stage` for `root`: an ablation variant shares every stage
-    its override leaves alone with the default variant of the same fold (one DDPM per fold when
-    only the thresholding or the fusion changes)."""
+    whose settings it has in common with an earlier variant of the same fold, the default first
+    (one DDPM per fold when only the thresholding or the fusion changes)."""
     variant, fold = root_parts(root)
-    if variant in (None, "default") or overrides_touch(
-        ABLATIONS[variant], STAGE_SETTINGS[stage]
-    ):
+    if variant is None:
         return root
-    return f"{DATASET}/validate/default/fold-{fold}"
+    root_config(root)  # an unknown variant is named
+    return f"{DATASET}/validate/{STAGE_OWNERS[stage][variant]}/fold-{fold}"
 
 
 def from_stage(stage, pattern):
