@@ -54,10 +54,14 @@ def test_ablation_table_compares_each_variant_with_the_default_image_by_image():
     assert np.isnan(default["crf_minus_default"]) and default["override"] == "–"
     assert better["crf_minus_default"] == pytest.approx(0.05)
     assert better["p_crf_vs_default"] < 1e-4  # 24 images, all better by 0.05
+    # Both rows are compared with the default run's Otsu baseline (0.1 above the default's CRF here).
+    assert default["crf_minus_otsu"] == pytest.approx(-0.1) and better["crf_minus_otsu"] == pytest.approx(-0.05)
+    assert default["p_crf_vs_otsu"] < 1e-4
     assert better["best_step"] == 100
     assert better["diffseg_crf_dice_ci_low"] < better["diffseg_crf_dice_mean"] < better["diffseg_crf_dice_ci_high"]
     markdown = ablation_markdown(table)
     assert "| better | `threshold: {method: fixed}` |" in markdown and "+0.050" in markdown
+    assert "ΔDice CRF vs Otsu" in markdown and "-0.050" in markdown
 
 
 def test_describe_override():
