@@ -1,6 +1,9 @@
 """Ablation variants: deep-merged overrides and the stages each one recomputes."""
 
-from diffseg.variants import STAGE_SETTINGS, dotted_keys, merged_config, overrides_touch, stage_owners
+from snakemake.utils import validate
+from test_config import SCHEMA, load_default_config
+
+from diffseg.variants import STAGE_SETTINGS, merged_config, stage_owners
 
 
 def test_merge_is_deep_replaces_lists_and_leaves_the_base_alone():
@@ -10,13 +13,13 @@ def test_merge_is_deep_replaces_lists_and_leaves_the_base_alone():
     assert base["threshold"]["method"] == "otsu" and base["extraction"]["steps"] == [60, 150]
 
 
-def test_dotted_keys():
-    assert dotted_keys({"a": {"b": 1, "c": {"d": 2}}, "e": 3}) == ["a.b", "a.c.d", "e"]
-
-
 def test_only_the_stages_an_override_reaches_are_recomputed():
+    base = load_default_config()
+    validate(base, SCHEMA)  # every setting present, with its default
+
     def recomputed(override):
-        return {stage for stage, settings in STAGE_SETTINGS.items() if overrides_touch(override, settings)}
+        configs = {"default": base, "variant": merged_config(base, override)}
+        return {stage for stage in STAGE_SETTINGS if stage_owners(configs, stage)["variant"] == "variant"}
 
     assert recomputed({"threshold": {"method": "fixed"}}) == set()
     assert recomputed({"crf": {"rounds": 5}}) == set()

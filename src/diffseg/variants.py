@@ -3,7 +3,8 @@
 The `ablate` target reruns the cross-validation once per variant of `validation.ablations`. A
 variant that changes only the threshold must not retrain a DDPM per fold: each stage below lists
 the settings its outputs depend on (its own and those of the stages it reads), and a variant
-computes a stage itself only when its override touches one of them.
+computes a stage itself only when no earlier variant (the default first) gives those settings the
+same values.
 """
 
 from __future__ import annotations
@@ -34,28 +35,6 @@ def merged_config(base: Mapping, override: Mapping) -> dict:
         else:
             merged[key] = copy.deepcopy(value)
     return merged
-
-
-def dotted_keys(override: Mapping, prefix: str = "") -> list[str]:
-    """The leaves of a nested override as dotted keys: {"a": {"b": 1}} → ["a.b"]."""
-    keys = []
-    for key, value in override.items():
-        path = f"{prefix}{key}"
-        if isinstance(value, Mapping) and value:
-            keys += dotted_keys(value, path + ".")
-        else:
-            keys.append(path)
-    return keys
-
-
-def overrides_touch(override: Mapping, settings: Iterable[str]) -> bool:
-    """Whether `override` changes any of the dotted `settings` (a setting covers what lies under it)."""
-    settings = tuple(settings)
-    return any(
-        key == setting or key.startswith(setting + ".") or setting.startswith(key + ".")
-        for key in dotted_keys(override)
-        for setting in settings
-    )
 
 
 def settings_at(config: Mapping, settings: Iterable[str]) -> list:
