@@ -32,7 +32,7 @@ from diffseg.download import (
 )
 from diffseg.errors import BadInputError
 
-from conftest import ISIC_SAMPLE
+from conftest import ISIC_SAMPLE, require_sample
 
 SAMPLE = ISIC_SAMPLE
 SPLIT_SIZES = {"train": 4, "val": 2, "test": 2}
@@ -45,8 +45,7 @@ VAL_INPUT = "ISIC2018_Task1-2_Validation_Input.zip"
 @pytest.fixture(scope="module")
 def archives(tmp_path_factory) -> dict[str, bytes]:
     """The six archives in the official layout, by file name, from 8 real sample images."""
-    if not (SAMPLE / "images").is_dir() or not (SAMPLE / "masks").is_dir():
-        pytest.skip(f"real ISIC 2017 sample not found at {SAMPLE} (images/ and masks/ needed)")
+    require_sample(SAMPLE)
     ids = sorted(path.stem for path in (SAMPLE / "images").glob("ISIC_*.jpg"))[: sum(SPLIT_SIZES.values())]
     split_ids, start = {}, 0
     for split, size in SPLIT_SIZES.items():
