@@ -9,7 +9,14 @@ import pytest
 from scipy import ndimage
 
 from diffseg.images import read_mask, write_png
-from diffseg.metrics import JACCARD_THRESHOLD, bootstrap_ci, paired_wilcoxon, segmentation_scores, spearman
+from diffseg.metrics import (
+    JACCARD_THRESHOLD,
+    bootstrap_ci,
+    holm,
+    paired_wilcoxon,
+    segmentation_scores,
+    spearman,
+)
 
 
 def square(top: int, left: int, side: int, shape=(10, 10)) -> np.ndarray:
@@ -167,3 +174,16 @@ def test_spearman_ignores_missing_pairs_and_counts_the_rest():
     assert rho == pytest.approx(-1.0)
     assert np.isnan(spearman([1, 2], [3, 4])[0]) and spearman([1, 2], [3, 4])[2] == 2
     assert np.isnan(spearman([1, 1, 1, 1], [1, 2, 3, 4])[0])
+
+
+def test_holm_matches_hand_computed_adjustment():
+    # sorted 0.005, 0.01, 0.03, 0.04 times 4, 3, 2, 1 = 0.02, 0.03, 0.06, 0.04 -> running max 0.06
+    adjusted = holm([0.01, 0.04, 0.03, 0.005])
+    np.testing.assert_allclose(adjusted, [0.03, 0.06, 0.06, 0.02])
+
+
+def test_holm_leaves_tests_not_made_out_of_the_family_and_caps_at_one():
+    adjusted = holm([np.nan, 0.02, 0.6, np.nan])
+    assert np.isnan(adjusted[0]) and np.isnan(adjusted[3])
+    np.testing.assert_allclose(adjusted[1:3], [0.04, 0.6])
+    assert holm([0.5, 0.7, 0.9]).max() == 1.0

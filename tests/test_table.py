@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from diffseg.metrics import holm
 from diffseg.table import (
     METRICS,
     best_step,
@@ -76,6 +77,11 @@ def test_paired_tests_against_the_fused_mask():
     # Otsu is better on one image and worse on five: not significant at 6 images.
     assert table.loc["otsu", "p_dice_vs_crf"] > 0.05
     assert np.isnan(table.loc["diffseg_crf", "p_dice_vs_crf"])
+    # Holm over the table's comparisons with the CRF (Otsu, U-Net, best step, vote; the CRF row has none).
+    compared = table["p_dice_vs_crf"].dropna()
+    np.testing.assert_allclose(table.loc[compared.index, "p_holm_dice_vs_crf"], holm(compared))
+    assert table.loc["unet", "p_holm_dice_vs_crf"] >= table.loc["unet", "p_dice_vs_crf"]
+    assert np.isnan(table.loc["diffseg_crf", "p_holm_dice_vs_crf"])
 
 
 def test_missing_methods_are_left_out_and_missing_images_unpaired():

@@ -4,6 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from diffseg.metrics import holm
 from diffseg.table import METRICS
 from diffseg.validation import (
     ablation_markdown,
@@ -58,6 +59,11 @@ def test_ablation_table_compares_each_variant_with_the_default_image_by_image():
     assert default["crf_minus_otsu"] == pytest.approx(-0.1) and better["crf_minus_otsu"] == pytest.approx(-0.05)
     assert default["p_crf_vs_otsu"] < 1e-4
     assert better["best_step"] == 100
+    # Holm over the table's three tests (the default is not compared with itself).
+    raw = [better["p_crf_vs_default"], default["p_crf_vs_otsu"], better["p_crf_vs_otsu"]]
+    held = [better["p_holm_crf_vs_default"], default["p_holm_crf_vs_otsu"], better["p_holm_crf_vs_otsu"]]
+    np.testing.assert_allclose(held, holm(raw))
+    assert np.isnan(default["p_holm_crf_vs_default"])
     assert better["diffseg_crf_dice_ci_low"] < better["diffseg_crf_dice_mean"] < better["diffseg_crf_dice_ci_high"]
     markdown = ablation_markdown(table)
     assert "| better | `threshold: {method: fixed}` |" in markdown and "+0.050" in markdown

@@ -93,6 +93,22 @@ def paired_wilcoxon(a, b) -> tuple[float, float]:
     return float(result.statistic), float(result.pvalue)
 
 
+def holm(p_values) -> np.ndarray:
+    """Holm's step-down adjustment of a family of p-values, in their original order.
+
+    The k-th smallest of m p-values is multiplied by m − k + 1, then the running maximum keeps the
+    adjusted values in the order of the raw ones; each is capped at 1. NaN (a test not made) stays
+    NaN and does not count in m. Controls the family-wise error rate without assuming independence.
+    """
+    p_values = np.asarray(p_values, dtype=np.float64)
+    adjusted = np.full(p_values.shape, np.nan)
+    made = np.flatnonzero(~np.isnan(p_values))
+    order = made[np.argsort(p_values[made], kind="stable")]
+    scaled = p_values[order] * (len(order) - np.arange(len(order)))
+    adjusted[order] = np.minimum(np.maximum.accumulate(scaled), 1.0)
+    return adjusted
+
+
 def spearman(x, y) -> tuple[float, float, int]:
     """Spearman's rank correlation over the pairs where neither value is NaN: (rho, p, n).
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from diffseg.metrics import bootstrap_ci, paired_wilcoxon, spearman
+from diffseg.metrics import bootstrap_ci, holm, paired_wilcoxon, spearman
 
 METRICS = ("dice", "iou", "precision", "recall", "specificity", "accuracy", "thresholded_jaccard")
 SHOWN = ("dice", "iou", "precision", "recall", "thresholded_jaccard")  # the Markdown table's columns
@@ -78,7 +78,8 @@ def table1(per_image: pd.DataFrame, n_resamples: int = 2000, seed: int = 0) -> p
     Columns: `key`, `method` (label), `n`; for each metric `<metric>_mean`, `_sd`, `_ci_low`,
     `_ci_high`; and the paired comparison with DiffSeg + DenseCRF on the images both scored:
     `dice_minus_crf` (mean per-image Dice difference, row − CRF), `wilcoxon_dice_vs_crf` and
-    `p_dice_vs_crf` (two-sided Wilcoxon signed-rank statistic and p-value). The CRF row has NaN there.
+    `p_dice_vs_crf` (two-sided Wilcoxon signed-rank statistic and p-value), and `p_holm_dice_vs_crf`,
+    that p-value Holm-adjusted over the table's comparisons. The CRF row has NaN there.
     """
     _check_columns(per_image, ("id", "method", *METRICS))
     chosen_step = best_step(per_image)
@@ -96,7 +97,10 @@ def table1(per_image: pd.DataFrame, n_resamples: int = 2000, seed: int = 0) -> p
             row |= {f"{metric}_{name}": value for name, value in stats.items()}
         row |= paired_with_reference(dice, method)
         rows.append(row)
-    return pd.DataFrame(rows)
+    table = pd.DataFrame(rows)
+    if len(table):
+        table["p_holm_dice_vs_crf"] = holm(table["p_dice_vs_crf"])
+    return table
 
 
 def paired_with_reference(dice: pd.DataFrame, method: str) -> dict[str, float]:
@@ -137,18 +141,20 @@ def markdown_table(header: list[str], rows: list[list[str]]) -> list[str]:
 def table1_markdown(table: pd.DataFrame, correlation: tuple[float, float, int] | None = None) -> str:
     """Table 1 as Markdown: mean ± sd [95 % CI] per metric and the paired test against DiffSeg + CRF."""
     header = ["Method", "n", "Dice", "IoU", "Precision", "Recall", "Thresholded Jaccard",
-              "ΔDice vs DiffSeg + CRF", "p (Wilcoxon)"]
+              "ΔDice vs DiffSeg + CRF", "p (Wilcoxon)", "p (Holm)"]
     rows = []
     for _, row in table.iterrows():
         difference = "–" if np.isnan(row["dice_minus_crf"]) else f"{row['dice_minus_crf']:+.3f}"
         cells = [row["method"], str(row["n"]), *(_cell(row, m) for m in SHOWN)]
-        rows.append(cells + [difference, p_value_text(row["p_dice_vs_crf"])])
+        rows.append(cells + [difference, p_value_text(row["p_dice_vs_crf"]),
+                             p_value_text(row.get("p_holm_dice_vs_crf", np.nan))])
     lines = markdown_table(header, rows)
     notes = [
         "",
         "Mean ± sd [95 % percentile bootstrap CI of the mean] over the test images, each scored at its",
         "original resolution against its original mask. ΔDice: mean per-image Dice of the row minus that",
-        "of DiffSeg + DenseCRF; p: two-sided Wilcoxon signed-rank test of the paired per-image Dice.",
+        "of DiffSeg + DenseCRF; p: two-sided Wilcoxon signed-rank test of the paired per-image Dice;",
+        "p (Holm): the same p-values Holm-adjusted over the table's comparisons with DiffSeg + DenseCRF.",
         "The best single step is chosen on these same test images, so its row is optimistic.",
     ]
     if correlation is not None:

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from diffseg.metrics import paired_wilcoxon
+from diffseg.metrics import holm, paired_wilcoxon
 from diffseg.table import REFERENCE, best_step, markdown_table, p_value_text, summarise
 
 FUSED_ROWS = {"best_step": "best single step", "diffseg_mean": "mean-mask vote", "diffseg_crf": "+ DenseCRF"}
@@ -59,7 +59,8 @@ def ablation_table(
     """One row per variant (`default` first): its override, the Dice of its best step, vote and
     DiffSeg + CRF with CIs, and paired Wilcoxon tests of its DiffSeg + CRF against the default's and
     against the default run's training-free Otsu baseline (ΔDice = variant − reference over the
-    images both scored)."""
+    images both scored). `p_holm_crf_vs_<reference>`: every p-value of the table Holm-adjusted as one
+    family (two tests per ablation), since a reader scans all of them for the ones below 0.05."""
     default = variants["default"]
     references = {
         "default": default[default["method"] == REFERENCE].set_index("id")["dice"],
@@ -74,7 +75,12 @@ def ablation_table(
             same = name == "default" and reference_name == "default"
             row |= _paired_difference(dice, reference_dice, reference_name, skip=same)
         rows.append(row)
-    return pd.DataFrame(rows)
+    table = pd.DataFrame(rows)
+    tests = [f"p_crf_vs_{reference}" for reference in references]
+    adjusted = holm(table[tests].to_numpy(dtype=float).ravel()).reshape(len(table), len(tests))
+    for column, values in zip(tests, adjusted.T, strict=True):
+        table[column.replace("p_", "p_holm_", 1)] = values
+    return table
 
 
 def _paired_difference(dice: pd.Series, reference: pd.Series, name: str, skip: bool = False) -> dict:
@@ -104,7 +110,7 @@ def _dice_cell(row: pd.Series, key: str) -> str:
 def ablation_markdown(table: pd.DataFrame) -> str:
     """The ablation table as Markdown, with its reading notes."""
     header = ["Ablation", "Override", "Best step (t)", "Mean-mask vote", "DiffSeg + CRF",
-              "ΔDice CRF vs default", "p", "ΔDice CRF vs Otsu", "p"]
+              "ΔDice CRF vs default", "p", "p (Holm)", "ΔDice CRF vs Otsu", "p", "p (Holm)"]
     rows = []
     for _, row in table.iterrows():
         step = "" if np.isnan(row["best_step"]) else f" (t = {int(row['best_step'])})"
@@ -112,7 +118,7 @@ def ablation_markdown(table: pd.DataFrame) -> str:
         for reference in ("default", "otsu"):
             difference = row[f"crf_minus_{reference}"]
             tests += ["–" if np.isnan(difference) else f"{difference:+.3f}",
-                      p_value_text(row[f"p_crf_vs_{reference}"])]
+                      p_value_text(row[f"p_crf_vs_{reference}"]), p_value_text(row[f"p_holm_crf_vs_{reference}"])]
         rows.append([row["variant"], f"`{row['override']}`" if row["override"] != "–" else "–",
                      _dice_cell(row, "best_step") + step, _dice_cell(row, "diffseg_mean"),
                      _dice_cell(row, "diffseg_crf"), *tests])
@@ -122,7 +128,8 @@ def ablation_markdown(table: pd.DataFrame) -> str:
         "Dice: mean [95 % percentile bootstrap CI] over every image of the cohort, each scored once, in",
         "the fold that held it out. ΔDice and p: DiffSeg + CRF of the ablation minus that of the default,",
         "and minus the default run's training-free Otsu baseline, paired per image (two-sided Wilcoxon",
-        "signed-rank). The best step is chosen on the scored images. Rows chosen by looking at this table",
+        "signed-rank); p (Holm): every p-value of the table Holm-adjusted as one family. The best step",
+        "is chosen on the scored images. Rows chosen by looking at this table",
         "are chosen on the images they are scored on: their lead over the default is optimistic.",
     ]
     return "\n".join(lines + notes) + "\n"

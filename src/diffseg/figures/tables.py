@@ -29,7 +29,9 @@ def metric_tables_html(table1: pd.DataFrame, ged_summary: pd.DataFrame, notes: s
         ]
     if "dice_minus_crf" in table1:
         shown["ΔDice vs DiffSeg + CRF"] = table1["dice_minus_crf"].map(lambda d: "–" if pd.isna(d) else f"{d:+.3f}")
-        shown["p (Wilcoxon)"] = table1["p_dice_vs_crf"].map(lambda p: "–" if pd.isna(p) else f"{p:.2g}")
+        for column, name in (("p_dice_vs_crf", "p (Wilcoxon)"), ("p_holm_dice_vs_crf", "p (Holm)")):
+            if column in table1:
+                shown[name] = table1[column].map(lambda p: "–" if pd.isna(p) else f"{p:.2g}")
     uncertainty = ged_summary.rename(columns={"measure": "Measure"})
     paragraphs = "".join(f'<p class="note">{html.escape(line)}</p>' for line in notes.split("\n\n") if line.strip())
     return (
