@@ -7,7 +7,8 @@ import torch
 
 from diffseg.atomic import atomic_dir
 from diffseg.errors import BadInputError, ConfigError
-from diffseg.model import build_unet, load_model, save_model, semantic_id, unet_config
+from diffseg.model import build_unet, load_model, save_model, unet_config
+from diffseg.semantics import semantic_id
 
 
 def test_saved_model_loads_with_the_same_weights(tmp_path):

@@ -9,9 +9,11 @@ import torch
 
 from diffseg.errors import ConfigError
 from diffseg.extract import ExtractionSettings, noise_differences, reduce_difference
-from diffseg.model import HEALTHY, LESION, load_model
-from diffseg.semantic_pair import SemanticPair, is_pair, train_pair
-from diffseg.train import TrainSettings
+from diffseg.model import load_model
+from diffseg.semantic_pair import SemanticPair, is_pair
+from diffseg.semantic_training import train_pair, train_semantics
+from diffseg.semantics import HEALTHY, LESION
+from diffseg.train import TrainSettings, train_ddpm
 
 SIZE = 16
 
@@ -85,3 +87,28 @@ def test_a_pair_of_another_image_size_is_refused(trained):
     root, _ = trained
     with pytest.raises(ConfigError, match="sample_size"):
         load_model(root / "ema", "cpu", "tiny", 32)
+
+
+def test_train_semantics_trains_the_conditional_network_on_both_semantics(tmp_path):
+    images, *_ = trained_args(tmp_path, "unused")
+    outputs = dict(settings=TrainSettings(steps=2, batch_size=2, seed=1), preset="tiny", size=SIZE)
+    conditional = {"model": "conditional", "a": "healthy", "b": "lesion", "t_ranges": {}}
+    paths = dict(workdir=tmp_path / "w1", out_dir=tmp_path / "m1", loss_csv=tmp_path / "l1.csv")
+    losses = train_semantics(images["lesion"], images["healthy"], conditional, **paths, **outputs)
+    labels = [LESION] * len(images["lesion"]) + [HEALTHY] * len(images["healthy"])
+    both = np.concatenate([images["lesion"], images["healthy"]])
+    assert losses == train_ddpm(both, labels, tmp_path / "w2", tmp_path / "m2", tmp_path / "l2.csv", **outputs)
+    assert not is_pair(tmp_path / "m1")
+
+
+def test_train_semantics_trains_a_pair_only_of_healthy_and_lesion(tmp_path):
+    images, *_ = trained_args(tmp_path, "unused")
+    outputs = dict(settings=TrainSettings(steps=1, batch_size=2), preset="tiny", size=SIZE)
+    outputs |= dict(workdir=tmp_path / "work", out_dir=tmp_path / "model", loss_csv=tmp_path / "loss.csv")
+    pair = {"model": "pair", "a": "healthy", "b": "lesion", "t_ranges": {"healthy": [50, 60]}}
+    losses = train_semantics(images["lesion"], images["healthy"], pair, **outputs)
+    assert sorted(losses) == ["healthy", "lesion"] and is_pair(tmp_path / "model")
+    with pytest.raises(ConfigError, match="set a and b"):
+        train_semantics(images["lesion"], images["healthy"], pair | {"a": "null"}, **outputs)
+    with pytest.raises(ConfigError, match="semantics.model"):
+        train_semantics(images["lesion"], images["healthy"], pair | {"model": "triple"}, **outputs)

@@ -1,10 +1,10 @@
-"""Noise differences under two semantics, one map per noise-addition step (PAPER.md §2).
+"""Noise differences under two semantics, one map per noise-addition step (docs/method.md §2).
 
 For an image x_0, a step t and noise draw k: x_t = sqrt(ᾱ_t) x_0 + sqrt(1 − ᾱ_t) ε_k, and the
 model predicts the noise under semantic a and semantic b from the same x_t. The map D_t reduces
 ε_a − ε_b over draws and channels:
 - `abs_mean` (default): mean over draws and channels of |ε_a − ε_b|; high over the lesion.
-- `luma_signed` (the authors' code, PAPER.md §7): each prediction to luma (0.299, 0.587, 0.114),
+- `luma_signed` (the authors' code, docs/method.md §7): each prediction to luma (0.299, 0.587, 0.114),
   shifted to minimum 0, D = g_a − 1.5 · g_b, averaged over draws; low over the lesion.
 
 ε_k is drawn from a generator seeded by (seed, image id, t, k), so a map does not depend on batch
@@ -28,7 +28,8 @@ import torch
 from diffseg.atomic import atomic_path
 from diffseg.errors import BadInputError
 from diffseg.logs import log, progress
-from diffseg.model import build_scheduler, semantic_id
+from diffseg.model import build_scheduler
+from diffseg.semantics import semantic_id
 from diffseg.tensors import to_network_input
 
 REDUCTIONS = ("abs_mean", "luma_signed")

@@ -15,9 +15,7 @@ from diffusers import DDPMScheduler, UNet2DModel
 
 from diffseg.atomic import atomic_dir
 from diffseg.errors import BadInputError, ConfigError
-
-HEALTHY, LESION, NULL = 0, 1, 2
-SEMANTICS = {"healthy": HEALTHY, "lesion": LESION, "null": NULL}
+from diffseg.semantic_pair import is_pair, load_pair
 
 # Architecture of each preset; sample_size and num_class_embeds are added by `unet_config`.
 PRESETS: dict[str, dict] = {
@@ -32,7 +30,7 @@ PRESETS: dict[str, dict] = {
         add_attention=False,
         norm_num_groups=8,
     ),
-    # The authors' network (PAPER.md §7): 96 base channels, multipliers (1, 2, 2), no attention,
+    # The authors' network (docs/method.md §7): 96 base channels, multipliers (1, 2, 2), no attention,
     # two residual blocks per level, 128-px input, for a GPU.
     "paper": dict(
         block_out_channels=(96, 192, 192),
@@ -46,17 +44,6 @@ PRESETS: dict[str, dict] = {
 
 # Keys of a saved config.json that must match the requested preset for a checkpoint to be usable.
 _ARCHITECTURE_KEYS = (*PRESETS["tiny"].keys(), "sample_size", "num_class_embeds")
-
-
-def semantic_id(semantic: int | str) -> int:
-    """The class id of a semantic given by name ("lesion") or id (1)."""
-    if isinstance(semantic, str):
-        if semantic not in SEMANTICS:
-            raise ConfigError(f"semantic {semantic!r} is not one of {sorted(SEMANTICS)}")
-        return SEMANTICS[semantic]
-    if int(semantic) not in SEMANTICS.values():
-        raise ConfigError(f"semantic id {semantic} is not one of {sorted(SEMANTICS.values())}")
-    return int(semantic)
 
 
 def unet_config(preset: str, image_size: int, num_classes: int = 3) -> dict:
@@ -105,9 +92,6 @@ def load_model(
     With `preset` (and `image_size`) given, the saved architecture must be that preset's, otherwise a
     `ConfigError` names the file and each differing key, rather than a shape error deep in torch.
     """
-    # Imported here: semantic_pair builds on this module (and on training, which imports it).
-    from diffseg.semantic_pair import is_pair, load_pair
-
     if is_pair(directory):
         return load_pair(directory, lambda network: load_model(network, device, preset, image_size)).eval()
     config_path = Path(directory) / "config.json"

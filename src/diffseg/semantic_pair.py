@@ -1,30 +1,24 @@
-"""The authors' reading of the two semantics (PAPER.md §7): one DDPM per semantic.
+"""The authors' reading of the two semantics (docs/method.md §7): one DDPM per semantic.
 
 Our default is one class-conditional network (healthy / lesion / null). The authors' code trains two
 networks instead, one on lesion images and one on healthy skin, each on its own t range, and
 compares their predicted noises. `SemanticPair` routes each row of a batch to the network of its
-label, so extraction and annotation run either reading unchanged; `train_pair` trains the two with
-the same loop (and the same resumable checkpoints) as the conditional model.
+label, so extraction and annotation run either reading unchanged; `semantic_training.train_pair`
+trains the two with the same loop (and the same resumable checkpoints) as the conditional model.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
-import shutil
 from collections.abc import Mapping
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
 import torch
 from diffusers.models.unets.unet_2d import UNet2DOutput
 
-from diffseg.atomic import atomic_dir, write_csv
 from diffseg.errors import BadInputError, ConfigError
-from diffseg.model import SEMANTICS
-from diffseg.train import TrainSettings, train_ddpm
+from diffseg.semantics import SEMANTICS
 
 # Marks a saved pair: {"semantics": [names]}; each name is a sub-folder saved by `save_model`.
 PAIR_FILE = "semantic_pair.json"
@@ -75,46 +69,6 @@ def load_pair(directory: str | os.PathLike, load_network) -> SemanticPair:
     return SemanticPair({name: load_network(Path(directory) / name) for name in names})
 
 
-def train_pair(
-    images: Mapping[str, np.ndarray],
-    workdir: str | os.PathLike,
-    out_dir: str | os.PathLike,
-    loss_csv: str | os.PathLike,
-    settings: TrainSettings,
-    t_ranges: Mapping[str, tuple[int, int] | list[int]],
-    preset: str,
-    size: int,
-    device: torch.device | str = "cpu",
-) -> dict[str, list[float]]:
-    """Train one network per semantic on its `images[name]` (each for `settings.steps`).
-
-    Each network has its own checkpoint under `workdir/<name>`, so a killed run resumes the one it
-    was training. `t_ranges[name]` = [t_min, t_max) replaces the settings' range for that network
-    (the authors: lesion [199, 1000), healthy [50, 60)). The loss CSV holds the mean of the two
-    losses per step and one column per network.
-    """
-    losses = {}
-    for name, semantic_images in images.items():
-        t_min, t_max = t_ranges.get(name) or (settings.t_min, settings.t_max)
-        own = dataclasses.replace(settings, t_min=t_min, t_max=t_max)
-        folder = Path(workdir) / name
-        losses[name] = train_ddpm(
-            semantic_images,
-            np.full(len(semantic_images), SEMANTICS[name]),
-            workdir=folder,
-            out_dir=folder / "ema",
-            loss_csv=folder / "loss.csv",
-            settings=own,
-            preset=preset,
-            size=size,
-            device=device,
-        )
-    with atomic_dir(out_dir) as tmp:
-        for name in images:
-            shutil.copytree(Path(workdir) / name / "ema", tmp / name)
-        (tmp / PAIR_FILE).write_text(json.dumps({"semantics": list(images)}), encoding="utf-8")
-    table = pd.DataFrame({f"loss_{name}": values for name, values in losses.items()})
-    table.insert(0, "loss", table.mean(axis=1))
-    table.insert(0, "step", np.arange(1, len(table) + 1))
-    write_csv(table, loss_csv)
-    return losses
+def save_pair(directory: str | os.PathLike, names: list[str]) -> None:
+    """Mark `directory` as a pair whose networks are its sub-folders `names` (already saved there)."""
+    (Path(directory) / PAIR_FILE).write_text(json.dumps({"semantics": list(names)}), encoding="utf-8")

@@ -1,4 +1,4 @@
-"""Training the class-conditional DDPM ε_θ(x_t, t, c) from image-level labels (PAPER.md §1).
+"""Training the class-conditional DDPM ε_θ(x_t, t, c) from image-level labels (docs/method.md §1).
 
 One explicit loop: draw a batch, flip it, replace its label by the null class with probability
 `label_dropout`, draw t and ε, x_t = sqrt(ᾱ_t) x_0 + sqrt(1 − ᾱ_t) ε, minimise ‖ε − ε_θ(x_t, t, c)‖²
@@ -33,7 +33,8 @@ from diffseg.atomic import atomic_path, write_csv
 from diffseg.device import seed_everything
 from diffseg.errors import BadInputError, ConfigError
 from diffseg.logs import log, progress
-from diffseg.model import HEALTHY, LESION, NULL, build_scheduler, build_unet, save_model
+from diffseg.model import build_scheduler, build_unet, save_model
+from diffseg.semantics import HEALTHY, LESION, NULL
 from diffseg.tensors import to_network_input
 
 CHECKPOINT_NAME = "checkpoint.pt"
