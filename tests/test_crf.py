@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from diffseg.crf import CRFParams, crf_fuse, crf_rounds
-from diffseg.errors import ConfigError
+from diffseg.crf import CRFParams, crf_fuse, crf_rounds, crf_shard
+from diffseg.errors import BadInputError, ConfigError
 from diffseg.evaluate import label_at_original_size
+from diffseg.maps import read_maps, write_maps
 from diffseg.metrics import segmentation_scores
 
 
@@ -111,3 +112,52 @@ def test_fused_posterior_upsampled_then_labelled_keeps_a_smooth_border():
     from_soft = label_at_original_size(posterior, (256, 256))
     blown_up = np.kron(posterior > 0.5, np.ones((8, 8), bool))
     assert dice(from_soft, big) > dice(blown_up, big) > 0.9
+
+
+class ImagesAt:
+    """The `store.image` of a shard's images at store positions 10, 11, ….."""
+
+    def __init__(self, images):
+        self.images = images
+
+    def image(self, position):
+        return self.images[position - 10]
+
+
+def crf_shard_inputs(tmp_path):
+    images = [lesion_image(seed=seed)[0] for seed in (0, 1)]
+    masks = np.stack([np.stack([disc(64, r) for r in (12, 14, 16, 18)]), np.stack([disc(64, 15)] * 4)])
+    index, ids = [10, 11], ["a", "b"]
+    write_maps(tmp_path / "masks.h5", index, ids, masks=masks.astype(np.uint8))
+    write_maps(tmp_path / "regions.h5", index, ids, mean=masks.mean(axis=1).astype(np.float16))
+    return ImagesAt(images), masks, tmp_path / "masks.h5", tmp_path / "regions.h5"
+
+
+def test_crf_shard_fuses_each_image_as_crf_fuse_does(tmp_path):
+    store, masks, masks_path, regions_path = crf_shard_inputs(tmp_path)
+    params = CRFParams(iterations=3)
+    crf_shard(store, masks_path, regions_path, tmp_path / "fused.h5", params)
+    fused = read_maps(tmp_path / "fused.h5", "labels", "posterior")
+    assert list(fused["ids"]) == ["a", "b"] and list(fused["index"]) == [10, 11]
+    for j, image in enumerate(store.images):
+        labels, posterior = crf_fuse(image, masks[j].mean(axis=0, dtype=np.float32), params)
+        assert np.array_equal(fused["labels"][j], labels)
+        assert np.array_equal(fused["posterior"][j], posterior.astype(np.float16))
+
+
+def test_crf_shard_rounds_draw_every_image_from_one_seeded_generator(tmp_path):
+    store, masks, masks_path, regions_path = crf_shard_inputs(tmp_path)
+    crf_shard(store, masks_path, regions_path, tmp_path / "fused.h5", rounds=3, subset=2, seed=7)
+    fused = read_maps(tmp_path / "fused.h5", "labels", "posterior")
+    rng = np.random.default_rng(7)
+    for j, image in enumerate(store.images):
+        labels, share = crf_rounds(image, masks[j], 3, 2, rng, CRFParams())
+        assert np.array_equal(fused["labels"][j], labels)
+        assert np.array_equal(fused["posterior"][j], share.astype(np.float16))
+
+
+def test_crf_shard_refuses_masks_of_other_images(tmp_path):
+    store, masks, _, regions_path = crf_shard_inputs(tmp_path)
+    write_maps(tmp_path / "other.h5", [11, 10], ["b", "a"], masks=masks.astype(np.uint8))
+    with pytest.raises(BadInputError, match="other images"):
+        crf_shard(store, tmp_path / "other.h5", regions_path, tmp_path / "fused.h5", rounds=2, subset=2)

@@ -5,9 +5,18 @@ from __future__ import annotations
 from fractions import Fraction
 
 import numpy as np
+import pandas as pd
 import pytest
 
-from diffseg.ged import ged, ged_diversity, ged_euclidean_diversity, pairwise_iou_distance
+from diffseg.ged import (
+    GED_COLUMNS,
+    ged,
+    ged_diversity,
+    ged_euclidean_diversity,
+    ged_shard,
+    pairwise_iou_distance,
+)
+from diffseg.maps import write_maps
 
 
 def row_masks(*pixel_sets: set[int], width: int = 4) -> np.ndarray:
@@ -106,3 +115,26 @@ def test_euclidean_diversity_by_hand_and_against_the_authors_loop():
 def test_masks_of_different_sizes_are_refused():
     with pytest.raises(ValueError, match="differ in size"):
         pairwise_iou_distance(np.zeros((2, 4, 4), bool), np.zeros((2, 4, 5), bool))
+
+
+class AnnotatedAt:
+    """The `has_mask` / `mask` of a store whose image at position 1 alone has an annotation."""
+
+    has_mask = np.array([False, True, False])
+
+    def mask(self, position):
+        assert position == 1
+        return np.array([[0, 1, 1, 0]], np.uint8)
+
+
+def test_ged_shard_scores_each_image_as_the_per_image_functions(tmp_path):
+    outputs = np.stack([row_masks({0, 1}, {1, 2}, {1}), row_masks({3}, {3}, set())])  # (2 images, 3, 1, 4)
+    write_maps(tmp_path / "masks.h5", [1, 2], ["annotated", "bare"], masks=outputs.astype(np.uint8))
+    table = ged_shard(AnnotatedAt(), tmp_path / "masks.h5", tmp_path / "ged.csv")
+    assert list(table.columns) == list(GED_COLUMNS) and list(table["id"]) == ["annotated", "bare"]
+    assert table["ged"][0] == pytest.approx(ged(outputs[0], row_masks({1, 2})))
+    assert np.isnan(table["ged"][1])
+    for j in range(2):
+        assert table["diversity"][j] == pytest.approx(ged_diversity(outputs[j]))
+        assert table["diversity_euclidean"][j] == pytest.approx(ged_euclidean_diversity(outputs[j]))
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "ged.csv"), table)

@@ -10,8 +10,10 @@ from diffseg.metrics import holm
 from diffseg.table import (
     METRICS,
     best_step,
+    column_summary,
     per_step_summary,
     step_methods,
+    summarise,
     table1,
     table1_markdown,
     uncertainty_correlation,
@@ -133,3 +135,14 @@ def test_markdown_shows_every_row_the_tests_and_the_correlation():
     assert "rho = 0.410, p = 0.003, n = 6" in text
     assert "optimistic" in text
     assert "rho" not in table1_markdown(table)
+
+
+def test_column_summary_leaves_out_missing_values_of_each_column():
+    table = pd.DataFrame({"ged": [0.2, np.nan, 0.4, 0.3], "diversity": [0.1, 0.5, 0.2, 0.3], "empty": np.nan})
+    summary = column_summary(table, ["ged", "diversity", "empty"], n_resamples=200, seed=1).set_index("measure")
+    assert summary.loc["ged", "n"] == 3 and summary.loc["empty", "n"] == 0
+    expected = summarise([0.2, 0.4, 0.3], n_resamples=200, seed=1)
+    assert summary.loc["ged", list(expected)].to_dict() == pytest.approx(expected)
+    assert summary.loc["empty", ["mean", "sd", "ci_low", "ci_high"]].isna().all()
+    with pytest.raises(ValueError, match="dice"):
+        column_summary(table, ["dice"])

@@ -1,4 +1,4 @@
-"""DenseCRF fusion of the per-step masks with the image (PAPER.md §5, Krähenbühl & Koltun 2011).
+"""DenseCRF fusion of the per-step masks with the image (docs/method.md §5, Krähenbühl & Koltun 2011).
 
     E(x) = Σ_i ψ_u(x_i) + Σ_{i<j} ψ_p(x_i, x_j)
 
@@ -14,18 +14,21 @@ by a nearest-neighbour blow-up of the model-resolution labelling.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import numpy as np
 import pydensecrf.densecrf as dcrf
 from pydensecrf.utils import unary_from_softmax
 
-from diffseg.errors import ConfigError
+from diffseg.errors import BadInputError, ConfigError
+from diffseg.logs import progress
+from diffseg.maps import read_maps, write_maps
 
 
 @dataclass(frozen=True)
 class CRFParams:
-    """Kernel parameters of the authors' code (PAPER.md §7) and the unary's clipping.
+    """Kernel parameters of the authors' code (docs/method.md §7) and the unary's clipping.
 
     `clip` bounds the lesion probability to [clip, 1 − clip] before −log. 0.05 caps a unanimous
     vote's unary margin at log(0.95 / 0.05) ≈ 2.9, well below the bilateral compatibility 10, so a
@@ -118,3 +121,47 @@ def crf_rounds(
         labellings += labels
     share = labellings / rounds
     return share >= 0.5, share
+
+
+def crf_shard(
+    store,
+    masks_path: str | os.PathLike,
+    regions_path: str | os.PathLike,
+    fused_path: str | os.PathLike,
+    params: CRFParams | None = None,
+    rounds: int = 0,
+    subset: int = 5,
+    seed: int = 0,
+) -> None:
+    """DenseCRF fusion of every image of a shard with its image from `store` (`store.image(position)`).
+
+    `rounds` 0 fuses the `mean` map of the regions file (`crf_fuse`); K > 0 runs `crf_rounds` on the
+    per-step `masks` of the masks file, drawing every image's subsets from one generator seeded by
+    `seed`. Writes `labels (n, H, W) uint8` and `posterior (n, H, W) float16` to `fused_path`.
+    """
+    params = params or CRFParams()
+    regions = read_maps(regions_path, "mean")
+    if rounds:
+        masks = read_maps(masks_path, "masks")
+        if not np.array_equal(masks["index"], regions["index"]):
+            raise BadInputError(
+                masks_path, f"holds other images than {regions_path}; delete both to regenerate"
+            )
+    rng = np.random.default_rng(seed)
+    labels, posteriors = [], []
+    for j, position in enumerate(progress(regions["index"], desc="DenseCRF")):
+        image = store.image(position)
+        if rounds:
+            label, posterior = crf_rounds(image, masks["masks"][j].astype(bool), rounds, subset, rng, params)
+        else:
+            label, posterior = crf_fuse(image, regions["mean"][j].astype(np.float32), params)
+        labels.append(label)
+        posteriors.append(posterior)
+    shape = regions["mean"].shape  # also the shape of an empty shard's maps
+    write_maps(
+        fused_path,
+        regions["index"],
+        regions["ids"],
+        labels=np.asarray(labels, dtype=np.uint8).reshape(shape),
+        posterior=np.asarray(posteriors, dtype=np.float16).reshape(shape),
+    )

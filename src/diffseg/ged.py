@@ -1,4 +1,4 @@
-"""Generalized Energy Distance between segmentation samples (PAPER.md §4, Kohl et al. 2018).
+"""Generalized Energy Distance between segmentation samples (docs/method.md §4, Kohl et al. 2018).
 
     D²_GED(P_gt, P_out) = 2 E[d(S, Y)] − E[d(S, S')] − E[d(Y, Y')],   d(x, y) = 1 − IoU(x, y)
 
@@ -11,7 +11,18 @@ of negative type, and a single annotation makes E[d(Y, Y')] = 0.
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
+import pandas as pd
+
+from diffseg.atomic import write_csv
+from diffseg.maps import read_maps
+
+# The per-image measures of `ged_shard`: GED against the annotation (NaN without one) and the two
+# annotation-free diversities.
+GED_MEASURES = ("ged", "diversity", "diversity_euclidean")
+GED_COLUMNS = ("id", *GED_MEASURES)
 
 
 def _flat(masks: np.ndarray) -> np.ndarray:
@@ -69,3 +80,27 @@ def ged_euclidean_diversity(outputs: np.ndarray) -> float:
     upper = np.triu_indices(len(flat), k=1)
     total = np.sqrt(np.maximum(differing[upper], 0.0)).sum()
     return float(np.sqrt(2 * total / len(flat) ** 2))
+
+
+def ged_shard(store, masks_path: str | os.PathLike, table_path: str | os.PathLike) -> pd.DataFrame:
+    """GED and diversities of the per-step masks of every image of a masks shard, one row each.
+
+    The annotation of the image at store position p is `store.mask(p)` where `store.has_mask[p]`.
+    Writes the table (columns `GED_COLUMNS`) to `table_path` and returns it.
+    """
+    shard = read_maps(masks_path, "masks")
+    rows = []
+    for position, image_id, outputs in zip(
+        shard["index"], shard["ids"], shard["masks"].astype(bool), strict=True
+    ):
+        row = {
+            "id": image_id,
+            "diversity": ged_diversity(outputs),
+            "diversity_euclidean": ged_euclidean_diversity(outputs),
+        }
+        if store.has_mask[position]:
+            row["ged"] = ged(outputs, store.mask(position)[None].astype(bool))
+        rows.append(row)
+    table = pd.DataFrame(rows, columns=list(GED_COLUMNS))
+    write_csv(table, table_path)
+    return table

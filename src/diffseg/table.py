@@ -53,6 +53,16 @@ def summarise(values, n_resamples: int, seed: int) -> dict[str, float]:
     }
 
 
+def column_summary(table: pd.DataFrame, columns, n_resamples: int = 2000, seed: int = 0) -> pd.DataFrame:
+    """One row per column of `table` (`measure`): n, mean, sd and bootstrap CI of its values present."""
+    _check_columns(table, columns)
+    rows = []
+    for column in columns:
+        values = table[column].dropna().to_numpy(dtype=float)
+        rows.append({"measure": column, "n": len(values), **summarise(values, n_resamples, seed)})
+    return pd.DataFrame(rows, columns=["measure", "n", "mean", "sd", "ci_low", "ci_high"])
+
+
 def per_step_summary(per_image: pd.DataFrame, n_resamples: int = 2000, seed: int = 0) -> pd.DataFrame:
     """Dice per noise-addition step: mean, sd and bootstrap CI (the Dice-per-step curve)."""
     _check_columns(per_image, ("id", "method", "dice"))
