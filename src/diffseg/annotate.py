@@ -3,7 +3,7 @@
 The images of a folder are segmented as test images are (noise differences, per-step masks,
 regions, DenseCRF fusion). This module adds what a clinic or a study takes away: per image the
 lesion area at original size, the GED diversity of the per-step masks as its uncertainty (it needs
-no annotation, PAPER.md §4), an overlay to look at, and a review flag for the most uncertain
+no annotation, docs/method.md §4), an overlay to look at, and a review flag for the most uncertain
 images; all of them in one CSV and one HTML page sorted by uncertainty.
 """
 

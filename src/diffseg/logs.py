@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from diffseg.errors import SPACE_ERRNOS, BadInputError, DiffSegError, OutputError, os_errno, storage_cause
+from diffseg.provenance import VERSION_PREFIX, code_version
 
 log = logging.getLogger("diffseg")
 
@@ -37,6 +38,8 @@ def redirect_to(log_path: str | os.PathLike | None) -> Iterator[logging.Logger]:
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
     log.addHandler(handler)
     log.setLevel(logging.INFO)
+    # First line of every job's log: which code computed it (gathered per stage by diffseg.provenance).
+    log.info("%s%s", VERSION_PREFIX, code_version())
     failure = None
     try:
         with contextlib.redirect_stdout(handle), contextlib.redirect_stderr(handle):

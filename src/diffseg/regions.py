@@ -1,4 +1,4 @@
-"""Consistent and ambiguous regions of the per-step masks (PAPER.md §3).
+"""Consistent and ambiguous regions of the per-step masks (docs/method.md §3).
 
 The S per-step segmentations {M_t} of one image play the role of S annotators. Where all of them
 mark lesion the region is *consistent*; where some do and some do not it is *ambiguous*. The

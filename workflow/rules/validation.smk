@@ -74,6 +74,8 @@ rule validation_document:
     params:
         provenance=provenance("validate"),
         workflow_dir=workflow.basedir,
+        # Every fold's job logs: each names the commit that computed it (diffseg.provenance).
+        logs=f"logs/{DATASET}/validate",
     script:
         "../../scripts/validation_document.py"
 
@@ -90,3 +92,4 @@ use rule validation_document as ablation_document with:
     params:
         provenance=provenance("ablate"),
         workflow_dir=workflow.basedir,
+        logs=f"logs/{DATASET}/validate",
