@@ -30,6 +30,6 @@ with redirect_to(snakemake.log[0]) as log:
             semantic_b=snakemake.params.semantics["b"],
             reduce=snakemake.params.reduce,
             base_seed=settings["seed"],
-            batch_size=settings["batch_size"] or None,
+            batch_size=settings["batch_size"],
             example_ids=[store.ids[p] for p in positions[: settings["examples"]]],
         )

@@ -19,7 +19,7 @@ with redirect_to(snakemake.log[0]):
         if store.size != size:
             raise ConfigError(f"dataset.size is {size} but {store.path} holds {store.size}-px images")
         lesions = store.images(evaluation_positions(store.split, store.label, "train"))
-        healthy = healthy_training_set(store, snakemake.params.healthy, size, settings.seed)
+        healthy = healthy_training_set(store, size, settings.seed, **snakemake.params.healthy)
     train_semantics(
         lesions,
         healthy,

@@ -39,7 +39,7 @@ def images():
 @pytest.fixture(scope="module")
 def store_path(tmp_path_factory):
     root = tmp_path_factory.mktemp("store")
-    cohort = write_synthetic_cohort(root / "cohort", n_lesion=5, n_healthy=1, size=32, seed=0)
+    cohort = write_synthetic_cohort(root / "cohort", n_lesion=5, n_healthy=1, size=32, seed=0, test_fraction=0.2)
     write_store(root / "store.h5", cohort, SIZE, "synthetic")
     return root / "store.h5"
 

@@ -61,15 +61,13 @@ def store(tmp_path_factory):
 
 def test_synthetic_source_uses_the_store_healthy_training_images(store):
     wanted = np.flatnonzero((store.split == "train") & (store.label == 0))
-    images = healthy_training_set(store, {"source": "synthetic"}, SIZE)
+    images = healthy_training_set(store, SIZE, source="synthetic")
     np.testing.assert_array_equal(images, store.images(wanted))
 
 
 def test_border_crops_source_crops_the_training_lesion_images(store):
     lesions = np.flatnonzero((store.split == "train") & (store.label == 1))
-    images = healthy_training_set(
-        store, {"source": "border_crops", "crop_fraction": 0.25, "crops_per_image": 2}, SIZE
-    )
+    images = healthy_training_set(store, SIZE, source="border_crops", crop_fraction=0.25, crops_per_image=2)
     assert images.shape == (2 * len(lesions), SIZE, SIZE, 3)
 
 
@@ -77,12 +75,12 @@ def test_folder_source_resizes_every_image(tmp_path, store):
     for name, side in (("a.png", 40), ("b.jpg", 70)):
         Image.fromarray(np.full((side, side + 5, 3), 180, dtype=np.uint8)).save(tmp_path / name)
     (tmp_path / "notes.txt").write_text("not an image")
-    images = healthy_training_set(store, {"source": "folder", "folder": str(tmp_path)}, SIZE)
+    images = healthy_training_set(store, SIZE, source="folder", folder=str(tmp_path))
     assert images.shape == (2, SIZE, SIZE, 3) and abs(int(images.mean()) - 180) <= 2
 
 
 def test_folder_source_without_images_names_the_folder(tmp_path, store):
     with pytest.raises(BadInputError, match=str(tmp_path)):
-        healthy_training_set(store, {"source": "folder", "folder": str(tmp_path)}, SIZE)
+        healthy_training_set(store, SIZE, source="folder", folder=str(tmp_path))
     with pytest.raises(ConfigError, match="healthy.folder"):
-        healthy_training_set(store, {"source": "folder", "folder": None}, SIZE)
+        healthy_training_set(store, SIZE, source="folder", folder=None)

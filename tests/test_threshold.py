@@ -36,7 +36,7 @@ def test_low_polarity_finds_a_dark_disk():
 
 def test_normalised_map_spans_zero_to_one_and_a_flat_map_gives_no_lesion():
     _, diff = _disk_map()
-    normalised = normalise_map(diff * 7 + 3)
+    normalised = normalise_map(diff * 7 + 3, smooth_sigma=0.0)
     assert normalised.min() == 0 and normalised.max() == pytest.approx(1)
     flat = np.full((8, 8), 0.3)
     assert not step_masks(flat[None], "otsu").any() and not step_masks(flat[None], "fixed").any()
@@ -52,13 +52,14 @@ def test_shard_of_masks_mirrors_the_difference_shard(tmp_path):
         h5.create_dataset("ids", data=np.array(["x", "y"], dtype=object), dtype=h5py.string_dtype())
         h5["steps"] = np.array([60, 70])
         h5["diff"] = diffs
-    threshold_shard(tmp_path / "diffs.h5", tmp_path / "masks.h5", "fixed", 0.5, 1.0, "high")
+    bare = dict(closing=0, fill_holes=False)
+    threshold_shard(tmp_path / "diffs.h5", tmp_path / "masks.h5", "fixed", 0.5, 1.0, "high", **bare)
     with h5py.File(tmp_path / "masks.h5", "r") as h5:
         masks = h5["masks"]
         assert masks.shape == (2, 2, 32, 32) and masks.dtype == np.uint8 and masks.chunks == (1, 2, 32, 32)
         assert list(h5["index"][()]) == [4, 9] and list(h5["steps"][()]) == [60, 70]
         assert list(h5["ids"].asstr()[()]) == ["x", "y"]
-        np.testing.assert_array_equal(masks[0, 0], step_masks(diffs[0, :1], "fixed", 0.5, 1.0)[0])
+        np.testing.assert_array_equal(masks[0, 0], step_masks(diffs[0, :1], "fixed", 0.5, 1.0, **bare)[0])
         assert (masks[0, 0] != disk).mean() < 0.02
 
 
@@ -84,15 +85,16 @@ def test_a_ring_with_a_gap_becomes_the_disc_it_encloses():
 def test_closing_keeps_a_lesion_that_touches_the_border():
     mask = np.zeros((16, 16), bool)
     mask[:, :6] = True
-    np.testing.assert_array_equal(tidy_mask(mask, closing=2), mask)
+    np.testing.assert_array_equal(tidy_mask(mask, closing=2, fill_holes=False), mask)
 
 
 def test_component_centre_drops_a_blob_in_the_corner():
     mask = np.zeros((32, 32), bool)
     mask[12:20, 12:20] = True
     mask[:4, :4] = True  # a dark vignette corner, as difference maps often pick up
-    kept = tidy_mask(mask, component="centre")
+    bare = dict(closing=0, fill_holes=False)
+    kept = tidy_mask(mask, component="centre", **bare)
     assert kept[16, 16] and not kept[:4, :4].any()
-    np.testing.assert_array_equal(tidy_mask(mask, component="all"), mask)
+    np.testing.assert_array_equal(tidy_mask(mask, component="all", **bare), mask)
     with pytest.raises(ValueError, match="component"):
         tidy_mask(mask, component="middle")

@@ -84,11 +84,12 @@ def iter_differences(
     unet,
     images: Iterable[tuple[str, np.ndarray]],
     settings: ExtractionSettings,
-    batch_size: int | None = None,
+    batch_size: int = 0,
     example_ids: Iterable[str] = (),
 ) -> Iterator[tuple[str, np.ndarray, dict | None]]:
     """Yield `(id, D (S, H, W) float32, example or None)` per `(id, image (H, W, 3) uint8)`, in order.
 
+    `batch_size` forward rows per batch, 0 picks one that fits the device (`default_batch_size`).
     Memory holds one batch and the few images it spans, whatever the number of images.
     """
     device = next(unet.parameters()).device
@@ -174,7 +175,7 @@ def _luma(eps: torch.Tensor) -> torch.Tensor:
 
 
 def noise_differences(
-    unet, images: np.ndarray, ids: Sequence[str], settings: ExtractionSettings, batch_size: int | None = None
+    unet, images: np.ndarray, ids: Sequence[str], settings: ExtractionSettings, batch_size: int = 0
 ) -> np.ndarray:
     """D for every image of `images` `(n, H, W, 3) uint8`: `(n, S, H, W)` float32."""
     maps = [
@@ -206,7 +207,7 @@ def extract_shard(
     semantic_b: int | str,
     reduce: str,
     base_seed: int,
-    batch_size: int | None = None,
+    batch_size: int = 0,
     example_ids: Iterable[str] = (),
 ) -> None:
     """Write the maps of the store images at `positions` to `out_path` (layout: docs/architecture.md)."""

@@ -16,7 +16,7 @@ Three sources:
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -30,19 +30,27 @@ from diffseg.synthetic import synthesise_case
 HEALTHY_SOURCES = ("synthetic", "folder", "border_crops")
 
 
-def healthy_training_set(store, settings: Mapping, size: int, seed: int = 0) -> np.ndarray:
-    """Healthy-skin training images `(n, size, size, 3) uint8` from the source `settings["source"]`.
+def healthy_training_set(
+    store,
+    size: int,
+    seed: int = 0,
+    source: str = "synthetic",
+    folder: str | os.PathLike | None = None,
+    crop_fraction: float = 0.25,
+    crops_per_image: int = 4,
+) -> np.ndarray:
+    """Healthy-skin training images `(n, size, size, 3) uint8` from `source`.
 
-    `settings` is the schema's `healthy` section; `store` an `ImageStore` at resolution `size`.
+    `store` is an `ImageStore` at resolution `size`; the keywords after `seed` are the schema's
+    `healthy` section (`healthy_training_set(store, size, seed, **config["healthy"])`).
     """
-    source = settings.get("source", "synthetic")
     if source == "synthetic":
         return _synthetic_healthy(store, size, seed)
     if source == "folder":
-        return folder_images(settings.get("folder"), size)
+        return folder_images(folder, size)
     if source == "border_crops":
         lesions = store.images(evaluation_positions(store.split, store.label, "train"))
-        return border_crops(lesions, settings.get("crop_fraction", 0.25), settings.get("crops_per_image", 4))
+        return border_crops(lesions, crop_fraction, crops_per_image)
     raise ConfigError(f"healthy.source {source!r} is not one of {HEALTHY_SOURCES}")
 
 

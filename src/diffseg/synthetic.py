@@ -49,7 +49,7 @@ _BORDER_SAMPLES = 2048  # linear interpolation between samples errs by far less 
 
 
 def synthesise_case(
-    rng: np.random.Generator, size: int = 64, lesion: bool = True
+    rng: np.random.Generator, size: int = 128, lesion: bool = True
 ) -> tuple[np.ndarray, np.ndarray]:
     """One synthetic dermoscopy image `(size, size, 3) uint8` and its lesion mask `(size, size) bool`.
 
@@ -81,9 +81,9 @@ def write_synthetic_cohort(
     out_dir: str | os.PathLike,
     n_lesion: int,
     n_healthy: int,
-    size: int = 64,
-    seed: int = 0,
-    test_fraction: float = 0.2,
+    size: int = 128,
+    seed: int = 2024,
+    test_fraction: float = 0.3,
 ) -> pd.DataFrame:
     """Write a synthetic folder cohort to `out_dir` atomically; return its cohort table (sorted by id).
 

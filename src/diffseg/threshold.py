@@ -1,4 +1,4 @@
-"""One binary segmentation per noise-addition step from the difference maps (PAPER.md §2).
+"""One binary segmentation per noise-addition step from the difference maps (docs/method.md §2).
 
 Each map D_t is smoothed (optional Gaussian), min–max normalised per image to [0, 1] and
 binarised with a fixed threshold (DiffEdit's 0.5) or Otsu's. With polarity `high` the lesion is
@@ -29,7 +29,7 @@ POLARITIES = ("high", "low")
 COMPONENTS = ("all", "centre", "largest")
 
 
-def normalise_map(diff: np.ndarray, smooth_sigma: float = 0.0) -> np.ndarray:
+def normalise_map(diff: np.ndarray, smooth_sigma: float = 1.0) -> np.ndarray:
     """`diff` `(H, W)` smoothed by `smooth_sigma` pixels and scaled to [0, 1]; a flat map is all zero."""
     diff = np.asarray(diff, dtype=np.float32)
     if smooth_sigma > 0:
@@ -41,7 +41,7 @@ def normalise_map(diff: np.ndarray, smooth_sigma: float = 0.0) -> np.ndarray:
 
 
 def binarise(
-    normalised: np.ndarray, method: str = "fixed", value: float = 0.5, polarity: str = "high"
+    normalised: np.ndarray, method: str = "otsu", value: float = 0.5, polarity: str = "high"
 ) -> np.ndarray:
     """Lesion mask `(H, W)` bool of a map normalised to [0, 1].
 
@@ -61,7 +61,7 @@ def binarise(
     return lesion_high > level
 
 
-def tidy_mask(mask: np.ndarray, closing: int = 0, fill_holes: bool = False, component: str = "all") -> np.ndarray:
+def tidy_mask(mask: np.ndarray, closing: int = 2, fill_holes: bool = True, component: str = "all") -> np.ndarray:
     """`mask` closed by `closing` iterations of a 3×3 square (bridges gaps up to 2·closing px), holes
     filled, and with `component` "centre" or "largest" only that connected component kept."""
     mask = np.asarray(mask, dtype=bool)
@@ -78,12 +78,12 @@ def tidy_mask(mask: np.ndarray, closing: int = 0, fill_holes: bool = False, comp
 
 def step_masks(
     diffs: np.ndarray,
-    method: str = "fixed",
+    method: str = "otsu",
     value: float = 0.5,
-    smooth_sigma: float = 0.0,
+    smooth_sigma: float = 1.0,
     polarity: str = "high",
-    closing: int = 0,
-    fill_holes: bool = False,
+    closing: int = 2,
+    fill_holes: bool = True,
     component: str = "all",
 ) -> np.ndarray:
     """Masks `(S, H, W)` bool, one per map of `diffs` `(S, H, W)`."""
@@ -95,12 +95,12 @@ def step_masks(
 def threshold_shard(
     diffs_path: str | os.PathLike,
     masks_path: str | os.PathLike,
-    method: str = "fixed",
+    method: str = "otsu",
     value: float = 0.5,
-    smooth_sigma: float = 0.0,
+    smooth_sigma: float = 1.0,
     polarity: str = "high",
-    closing: int = 0,
-    fill_holes: bool = False,
+    closing: int = 2,
+    fill_holes: bool = True,
     component: str = "all",
 ) -> None:
     """Per-step masks of every image of a noise-difference shard, image by image (layout: docs)."""

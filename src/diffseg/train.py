@@ -47,8 +47,8 @@ _TRAJECTORY_EXCLUDES = ("steps", "checkpoint_every")
 class TrainSettings:
     """The schema's `train` section."""
 
-    steps: int = 3000
-    batch_size: int = 32
+    steps: int = 600
+    batch_size: int = 16
     lr: float = 1e-3
     weight_decay: float = 0.0
     ema_decay: float = 0.995

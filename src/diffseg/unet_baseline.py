@@ -31,7 +31,7 @@ LEVELS = 3  # 64 px → 16 px at the bottleneck: its receptive field spans a who
 class UNetSettings:
     """The schema's `unet` section: the training budget and the network's width."""
 
-    steps: int = 1500
+    steps: int = 600
     batch_size: int = 16
     lr: float = 1e-3
     base_channels: int = 16

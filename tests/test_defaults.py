@@ -1,0 +1,159 @@
+"""One default per setting: the library's defaults are the schema's.
+
+workflow/schemas/config.schema.yaml is the one source of truth for defaults. A settings dataclass
+or a keyword argument of the package that stands for a schema setting must default to the schema's
+value, or a notebook user calling the library gets another method than the pipeline runs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import importlib
+import inspect
+
+import pytest
+from snakemake.utils import validate
+
+from conftest import REPO
+
+SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
+
+# The schema sections whose settings each module's keywords and settings fields stand for; a name
+# found in several sections is the first one's.
+SECTIONS = {
+    "diffseg.annotate": ("annotate",),
+    "diffseg.cohort": ("dataset",),
+    "diffseg.crf": ("crf",),
+    "diffseg.download": ("dataset.isic2018",),
+    "diffseg.extract": ("extraction", "difference"),
+    "diffseg.folds": ("validation",),
+    "diffseg.healthy": ("healthy",),
+    "diffseg.metrics": ("metrics",),
+    "diffseg.model": ("model",),
+    "diffseg.otsu_baseline": ("otsu",),
+    "diffseg.semantic_training": ("semantics", "train"),
+    "diffseg.store": ("dataset",),
+    "diffseg.synthetic": ("dataset.synthetic", "dataset"),
+    "diffseg.table": ("metrics",),
+    "diffseg.threshold": ("threshold",),
+    "diffseg.train": ("train",),
+    "diffseg.unet_baseline": ("unet",),
+    "diffseg.validation": ("metrics",),
+}
+# Settings the library spells otherwise than the schema: module -> {library name: "section.key"}.
+RENAMED = {
+    "diffseg.annotate": {"cutoff": "annotate.review_cutoff", "quantile": "annotate.review_quantile"},
+    "diffseg.extract": {
+        "base_seed": "extraction.seed",
+        "semantic_a": "semantics.a",
+        "semantic_b": "semantics.b",
+    },
+    "diffseg.metrics": {"n_resamples": "metrics.bootstrap"},
+    "diffseg.synthetic": {"size": "dataset.synthetic.image_size"},
+    "diffseg.table": {"n_resamples": "metrics.bootstrap"},
+    "diffseg.validation": {"n_resamples": "metrics.bootstrap"},
+}
+# Keywords named like a schema key of their module's sections that are another setting, and why.
+OTHER_SETTINGS = {
+    ("diffseg.model", "load_model", "preset"): "None skips the architecture check; it chooses no preset",
+    ("diffseg.unet_baseline", "predict_unet", "batch_size"): "the inference batch; unet.batch_size trains",
+}
+
+
+@functools.cache
+def schema_defaults() -> dict:
+    """An empty configuration filled with the schema's defaults."""
+    config: dict = {}
+    validate(config, str(SCHEMA), set_default=True)
+    return config
+
+
+def schema_setting(dotted: str):
+    """The schema default at `section.key` (sections may nest: `dataset.synthetic.seed`)."""
+    value = schema_defaults()
+    for part in dotted.split("."):
+        value = value[part]
+    return value
+
+
+def schema_path(module: str, name: str) -> str | None:
+    """Where the schema holds the setting that keyword `name` of `module` stands for, if anywhere."""
+    if name in RENAMED.get(module, {}):
+        return RENAMED[module][name]
+    for section in SECTIONS[module]:
+        if name in schema_setting(section):
+            return f"{section}.{name}"
+    return None
+
+
+def own_callables(module: str):
+    """(name, function or class) defined in `module` itself, not imported into it."""
+    loaded = importlib.import_module(module)
+    for name, value in vars(loaded).items():
+        if (inspect.isfunction(value) or inspect.isclass(value)) and value.__module__ == module:
+            yield name, value
+
+
+def library_defaults():
+    """(module, callable, keyword, default) of every keyword with a default in the mapped modules."""
+    for module in SECTIONS:
+        for name, value in own_callables(module):
+            try:
+                parameters = inspect.signature(value).parameters.values()
+            except (TypeError, ValueError):  # a class without an inspectable constructor
+                continue
+            for parameter in parameters:
+                if parameter.default is not inspect.Parameter.empty:
+                    yield module, name, parameter.name, parameter.default
+
+
+def checked_defaults() -> list[tuple[str, str, str, object, str]]:
+    """(module, callable, keyword, library default, schema path) of every keyword that is a setting."""
+    return [
+        (module, name, keyword, default, path)
+        for module, name, keyword, default in library_defaults()
+        if (module, name, keyword) not in OTHER_SETTINGS and (path := schema_path(module, keyword))
+    ]
+
+
+@pytest.mark.parametrize(
+    "module, name, keyword, default, path",
+    checked_defaults(),
+    ids=[f"{module}.{name}.{keyword}" for module, name, keyword, *_ in checked_defaults()],
+)
+def test_library_default_is_the_schema_default(module, name, keyword, default, path):
+    assert default == schema_setting(path), (
+        f"{module}.{name}({keyword}={default!r}) but the schema's {path} defaults to {schema_setting(path)!r}"
+    )
+
+
+def test_every_settings_dataclass_and_the_known_settings_are_checked():
+    checked = {(module, name, keyword) for module, name, keyword, *_ in checked_defaults()}
+    fields = {
+        (module, name, field.name)
+        for module in SECTIONS
+        for name, value in own_callables(module)
+        if dataclasses.is_dataclass(value) and not name.startswith("_")
+        for field in dataclasses.fields(value)
+        if field.default is not dataclasses.MISSING
+    }
+    assert fields - checked == set(), "settings fields the schema does not hold"
+    assert {
+        ("diffseg.train", "TrainSettings", "steps"),
+        ("diffseg.unet_baseline", "UNetSettings", "steps"),
+        ("diffseg.threshold", "threshold_shard", "method"),
+        ("diffseg.threshold", "step_masks", "fill_holes"),
+        ("diffseg.crf", "crf_shard", "rounds"),
+        ("diffseg.healthy", "healthy_training_set", "crop_fraction"),
+        ("diffseg.extract", "extract_shard", "batch_size"),
+        ("diffseg.synthetic", "write_synthetic_cohort", "seed"),
+    } <= checked
+
+
+def test_every_exception_names_a_keyword_that_exists():
+    defaults = {(module, name, keyword) for module, name, keyword, _ in library_defaults()}
+    assert set(OTHER_SETTINGS) <= defaults
+    for renamed in RENAMED.values():
+        for path in renamed.values():
+            schema_setting(path)  # a KeyError names a renamed setting the schema no longer has
