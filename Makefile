@@ -20,10 +20,11 @@ $(BIN)/.installed-dev: $(BIN)/.installed requirements-dev.txt
 	touch $@
 
 ## run: the whole pipeline on the embedded default dataset (CORES=8 to use more).
-# A run killed hard leaves Snakemake's lock behind; it is removed only when no run is alive here.
+# A run killed hard leaves Snakemake's lock behind; it is removed only when no run is alive in the
+# run's folder (this one, or the one of a `-d` in SNAKEMAKE_ARGS, which diffseg.stale_lock reads).
 # SNAKEMAKE_ARGS (a target such as `validate`, options) go first: `--resources` would swallow a target.
 run: $(BIN)/.installed
-	if $(BIN)/python -m diffseg.stale_lock; then $(BIN)/snakemake --unlock --cores 1 $(SNAKEMAKE_ARGS); fi
+	if $(BIN)/python -m diffseg.stale_lock $(SNAKEMAKE_ARGS); then $(BIN)/snakemake --unlock --cores 1 $(SNAKEMAKE_ARGS); fi
 	$(BIN)/snakemake $(SNAKEMAKE_ARGS) --cores $(CORES) --resources gpu=1
 
 # tests/test_report.py renders the report in headless Chromium (Debian's `chromium`): installed here
