@@ -6,7 +6,7 @@ CORES ?= 2
 SNAKEMAKE_ARGS ?=
 BIN := $(VENV)/bin
 
-.PHONY: run test lint figures report annotate clean-results
+.PHONY: run test figures report clean-results
 
 $(BIN)/.installed: requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -60,4 +60,4 @@ test: $(BIN)/.installed-dev $(BIN)/.browser $(BIN)/.slurm
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 clean-results:
-	rm -rf results logs benchmarks/results .snakemake
+	rm -rf results logs .snakemake

@@ -17,6 +17,7 @@ import pandas as pd
 import pytest
 import yaml
 from slurm_cluster import SlurmCluster, SlurmUnavailable
+from workflow_rules import workflow_rules
 
 from conftest import MINIATURE, REPO, snakemake_command
 
@@ -32,18 +33,9 @@ SLURM_MINIATURE = {**MINIATURE, "train": {**MINIATURE["train"], "steps": 10, "ch
                    "unet": {**MINIATURE["unet"], "steps": 5}}
 
 
-def gpu_rules() -> set[str]:
-    """The rules whose `resources:` declare gpu=1, read from workflow/rules/*.smk."""
-    names = set()
-    for path in (REPO / "workflow" / "rules").glob("*.smk"):
-        blocks = re.split(r"^(?:rule|checkpoint) (\w+):", path.read_text(), flags=re.MULTILINE)
-        for name, body in zip(blocks[1::2], blocks[2::2], strict=True):
-            if re.search(r"\bgpu=1\b", body):
-                names.add(name)
-    return names
-
-
-GPU_RULES = gpu_rules()
+# The rules whose `resources:` declare gpu=1, their own or taken with `use rule`.
+GPU_RULES = {name for name, rule in workflow_rules().items()
+             if "gpu" in rule.resources and rule.resources["gpu"].value == 1}
 # annotate_extract is a GPU rule too, but the miniature has no cohort to annotate.
 GPU_RULES_IN_MINIATURE = GPU_RULES - {"annotate_extract"}
 

@@ -1,9 +1,12 @@
 """Ablation variants: deep-merged overrides and the stages each one recomputes."""
 
+import yaml
 from snakemake.utils import validate
 from test_config import SCHEMA, load_default_config
 
 from diffseg.variants import STAGE_SETTINGS, merged_config, stage_owners
+
+from conftest import run_snakemake
 
 
 def test_merge_is_deep_replaces_lists_and_leaves_the_base_alone():
@@ -45,3 +48,11 @@ def test_a_combined_ablation_reuses_the_stages_of_the_ones_it_combines():
                      "same_as_default": "default"}  # fmt: skip
     assert diffs == {"default": "default", "pair": "pair", "late": "late", "pair_late": "pair_late",
                      "same_as_default": "default"}  # fmt: skip
+
+
+def test_an_ablation_that_changes_the_cohort_is_refused(tmp_path):
+    override = {"dataset": {"synthetic": {"n_lesion": 10}}}
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump({"validation": {"ablations": {"fewer_lesions": override}}}))
+    result = run_snakemake(tmp_path, "-n", "validate")
+    assert result.returncode != 0
+    assert "validation.ablations.fewer_lesions changes the cohort" in result.stdout + result.stderr

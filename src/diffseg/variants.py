@@ -4,7 +4,8 @@ The `ablate` target reruns the cross-validation once per variant of `validation.
 variant that changes only the threshold must not retrain a DDPM per fold: each stage below lists
 the settings its outputs depend on (its own and those of the stages it reads), and a variant
 computes a stage itself only when no earlier variant (the default first) gives those settings the
-same values.
+same values. tests/test_stage_settings.py checks that each stage lists every setting its rules
+read.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from __future__ import annotations
 import copy
 from collections.abc import Iterable, Mapping
 
+# What the cohort is: a variant may not change it, every variant is cross-validated on the same images.
+COHORT_SETTINGS = ("dataset.source", "dataset.folder.images", "dataset.synthetic", "dataset.isic2018")
 # Dotted setting prefixes each shared stage depends on, upstream stages included.
 _PREPARE = ("dataset", "validation.folds", "validation.seed")
 _MODEL = (*_PREPARE, "healthy", "model", "train", "semantics")

@@ -1,6 +1,6 @@
 # Batch annotation of an unlabelled cohort with a trained model: `snakemake annotate --config
-# annotate='{cohort: path/to/images}'`. Results go to results/annotate/<name>/; the shards reuse the
-# evaluation stages' scripts and resume shard by shard.
+# annotate='{cohort: path/to/images}'`. Results go to results/annotate/<name>/; the shards run the
+# evaluation's own rules and resume shard by shard.
 
 
 rule annotate:
@@ -30,7 +30,9 @@ checkpoint annotate_prepare:
         "../../scripts/annotate_prepare.py"
 
 
-rule annotate_extract:
+# The evaluation's per-shard rules (diffusion.smk, uncertainty.smk) on the cohort's store. Outside any
+# results root they read the main configuration; `with: params` replaces each value they inherit.
+use rule extract_noise as annotate_extract with:
     input:
         store="results/annotate/{cohort}/prepared/store.h5",
         model=trained_model,
@@ -40,11 +42,6 @@ rule annotate_extract:
         "logs/annotate/{cohort}/extract/shard-{shard}.log",
     benchmark:
         "benchmarks/annotate/{cohort}/extract/shard-{shard}.tsv"
-    conda:
-        "../../envs/torch.yaml"
-    threads: 2
-    resources:
-        gpu=1,
     params:
         split="predict",
         shard_size=config["annotate"]["shard_size"],
@@ -52,11 +49,9 @@ rule annotate_extract:
         semantics=config["semantics"],
         reduce=config["difference"]["reduce"],
         preset=config["model"]["preset"],
-    script:
-        "../../scripts/extract_noise.py"
 
 
-rule annotate_threshold:
+use rule threshold as annotate_threshold with:
     input:
         diffs="results/annotate/{cohort}/diffs/shard-{shard}.h5",
     output:
@@ -66,17 +61,13 @@ rule annotate_threshold:
         "logs/annotate/{cohort}/threshold/shard-{shard}.log",
     benchmark:
         "benchmarks/annotate/{cohort}/threshold/shard-{shard}.tsv"
-    conda:
-        "../../envs/core.yaml"
     params:
         threshold=config["threshold"],
         reduce=config["difference"]["reduce"],
         examples=config["extraction"]["examples"],
-    script:
-        "../../scripts/threshold.py"
 
 
-rule annotate_regions:
+use rule regions as annotate_regions with:
     input:
         store="results/annotate/{cohort}/prepared/store.h5",
         masks="results/annotate/{cohort}/steps/shard-{shard}.h5",
@@ -87,15 +78,11 @@ rule annotate_regions:
         "logs/annotate/{cohort}/regions/shard-{shard}.log",
     benchmark:
         "benchmarks/annotate/{cohort}/regions/shard-{shard}.tsv"
-    conda:
-        "../../envs/core.yaml"
     params:
         examples=config["extraction"]["examples"],
-    script:
-        "../../scripts/regions.py"
 
 
-rule annotate_crf:
+use rule crf_fuse as annotate_crf with:
     input:
         store="results/annotate/{cohort}/prepared/store.h5",
         masks="results/annotate/{cohort}/steps/shard-{shard}.h5",
@@ -107,12 +94,8 @@ rule annotate_crf:
         "logs/annotate/{cohort}/crf/shard-{shard}.log",
     benchmark:
         "benchmarks/annotate/{cohort}/crf/shard-{shard}.tsv"
-    conda:
-        "../../envs/crf.yaml"
     params:
         crf=config["crf"],
-    script:
-        "../../scripts/crf_fuse.py"
 
 
 rule annotate_shard:

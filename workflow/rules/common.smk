@@ -1,5 +1,4 @@
 # Config validation, dataset lookups and the input functions the rules call.
-import math
 import os
 import re
 import sys
@@ -14,17 +13,24 @@ min_version("9.0")
 
 # The workflow's own package, importable without installing it (as the rule scripts do below).
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
-from diffseg.variants import STAGE_SETTINGS, merged_config, stage_owners
+from diffseg.shards import evaluation_positions, shard_count
+from diffseg.variants import (
+    COHORT_SETTINGS,
+    STAGE_SETTINGS,
+    merged_config,
+    settings_at,
+    stage_owners,
+)
 
 validate(config, schema="../schemas/config.schema.yaml")
 
 DATASET = config["dataset"]["name"]
 SOURCE = config["dataset"]["source"]
-SHARD_SIZE = config["extraction"]["shard_size"]
 FOLDS = config["validation"]["folds"]
-# The cross-validation reruns the pipeline in one results root per (variant, fold):
-# results/<dataset>/validate/<variant>/fold-<k>; "default" is the configuration as it stands, the
-# others are the ablations of validation.ablations, each one override of it (docs/validation.md).
+# The rules run in results roots, results/{root}: the main run's, results/<dataset>, and the
+# cross-validation's, one per (variant, fold): results/<dataset>/validate/<variant>/fold-<k>;
+# "default" is the configuration as it stands, the others are the ablations of
+# validation.ablations, each one override of it (docs/validation.md).
 ABLATIONS = config["validation"]["ablations"]
 VARIANTS = ["default", *ABLATIONS]
 VARIANT_CONFIGS = {
@@ -37,6 +43,14 @@ for name, variant_config in VARIANT_CONFIGS.items():
         raise WorkflowError(
             f"validation.ablations.{name} is not a valid override", error
         )
+    # Every root prepares the main run's cohort (synthesised or downloaded once, in results/<dataset>).
+    if settings_at(variant_config, COHORT_SETTINGS) != settings_at(
+        config, COHORT_SETTINGS
+    ):
+        raise WorkflowError(
+            f"validation.ablations.{name} changes the cohort ({', '.join(COHORT_SETTINGS)}): "
+            "every variant is cross-validated on the same images"
+        )
 # Which variant computes each stage for each variant (a variant shares every stage it leaves alone).
 STAGE_OWNERS = {
     stage: stage_owners({"default": config, **VARIANT_CONFIGS}, stage)
@@ -45,18 +59,61 @@ STAGE_OWNERS = {
 
 
 wildcard_constraints:
-    dataset=re.escape(DATASET) + r"(/validate/[A-Za-z0-9_.-]+/fold-\d+)?",
+    root=re.escape(DATASET) + r"(/validate/[A-Za-z0-9_.-]+/fold-\d+)?",
     shard=r"\d{4}",
     cohort=r"[A-Za-z0-9_.-]+",
 
 
+def depends_on(*settings, stage=None, pattern=None):
+    """Marks an input or params function of the rules under a results root with what its value
+    depends on: the dotted `settings` of the root's configuration it reads, and the file `pattern`
+    it asks for (in the root that computes `stage`, when given). A shared stage must list in
+    STAGE_SETTINGS every setting its rules depend on; tests/test_stage_settings.py checks it.
+    """
+
+    def mark(function):
+        function.settings, function.stage, function.pattern = settings, stage, pattern
+        return function
+
+    return mark
+
+
+def variant_and_fold(root):
+    """(variant, fold) of a results root; (None, None) for the main run's."""
+    match = re.fullmatch(re.escape(DATASET) + r"[/]validate/([^/]+)/fold-(\d+)", root)
+    return (match.group(1), int(match.group(2))) if match else (None, None)
+
+
+def root_config(root):
+    """The configuration of a results root: the main one, or an ablation variant's."""
+    variant, _ = variant_and_fold(root)
+    if variant not in (None, "default") and variant not in VARIANT_CONFIGS:
+        raise WorkflowError(f"{root}: no ablation {variant!r} in validation.ablations")
+    return VARIANT_CONFIGS.get(variant, config)
+
+
+def setting(*keys):
+    """A params function: the value at `keys` in the configuration of the job's results root."""
+
+    @depends_on(".".join(keys))
+    def lookup(wildcards):
+        value = root_config(wildcards.root)
+        for key in keys:
+            value = value[key]
+        return value
+
+    return lookup
+
+
+@depends_on("dataset.source", "dataset.folder.images", "dataset.isic2018.dest")
 def cohort_input(wildcards):
     """Where prepare reads the cohort: a folder the pipeline made, or the user's own folder."""
-    if SOURCE == "synthetic":
+    dataset = root_config(wildcards.root)["dataset"]
+    if dataset["source"] == "synthetic":
         return {"cohort": f"results/{DATASET}/cohort"}
-    if SOURCE == "isic2018":
-        return {"cohort": str(Path(config["dataset"]["isic2018"]["dest"]) / "cohort")}
-    images = config["dataset"]["folder"]["images"]
+    if dataset["source"] == "isic2018":
+        return {"cohort": str(Path(dataset["isic2018"]["dest"]) / "cohort")}
+    images = dataset["folder"]["images"]
     if not images:
         raise ValueError(
             "dataset.source is 'folder' but dataset.folder.images is not set"
@@ -66,50 +123,25 @@ def cohort_input(wildcards):
     return {"images": images}
 
 
-def root_parts(root):
-    """(variant, fold) of a results root; (None, None) for the main run's."""
-    match = re.fullmatch(re.escape(DATASET) + r"[/]validate/([^/]+)/fold-(\d+)", root)
-    return (match.group(1), int(match.group(2))) if match else (None, None)
-
-
-def root_config(root):
-    """The configuration of a results root: the main one, or an ablation variant's."""
-    variant, _ = root_parts(root)
-    if variant not in (None, "default") and variant not in VARIANT_CONFIGS:
-        raise WorkflowError(f"{root}: no ablation {variant!r} in validation.ablations")
-    return VARIANT_CONFIGS.get(variant, config)
-
-
+@depends_on("validation.folds", "validation.seed")
 def fold_of_root(wildcards):
     """The fold a cross-validation root tests on ({index, folds, seed}); None for the main run."""
-    _, fold = root_parts(wildcards.dataset)
+    _, fold = variant_and_fold(wildcards.root)
     if fold is None:
         return None
-    validation = root_config(wildcards.dataset)["validation"]
+    validation = root_config(wildcards.root)["validation"]
     if not 1 <= fold <= validation["folds"]:
         raise WorkflowError(
-            f"{wildcards.dataset}: fold {fold} is not among 1…{validation['folds']}"
+            f"{wildcards.root}: fold {fold} is not among 1…{validation['folds']}"
         )
     return {"index": fold - 1, "folds": validation["folds"], "seed": validation["seed"]}
-
-
-def setting(*keys):
-    """A params function: the value at `keys` in the configuration of the job's results root."""
-
-    def lookup(wildcards):
-        value = root_config(wildcards.dataset)
-        for key in keys:
-            value = value[key]
-        return value
-
-    return lookup
 
 
 def stage_root(root, stage):
     """The results root that computes `stage` for `root`: an ablation variant shares every stage
     whose settings it has in common with an earlier variant of the same fold, the default first
     (one DDPM per fold when only the thresholding or the fusion changes)."""
-    variant, fold = root_parts(root)
+    variant, fold = variant_and_fold(root)
     if variant is None:
         return root
     root_config(root)  # an unknown variant is named
@@ -117,55 +149,61 @@ def stage_root(root, stage):
 
 
 def from_stage(stage, pattern):
-    """An input function: `pattern` (a path with {dataset}) in the root that computes `stage`."""
+    """An input function: `pattern` (a path with {root}) in the root that computes `stage`."""
 
+    @depends_on(stage=stage, pattern=pattern)
     def path(wildcards):
         fields = dict(wildcards.items())
-        return pattern.format(
-            **{**fields, "dataset": stage_root(wildcards.dataset, stage)}
-        )
+        return pattern.format(**{**fields, "root": stage_root(wildcards.root, stage)})
 
     return path
 
 
 def prepared(name):
     """An input function: a file of the prepared store (prepared/<name>) this root reads."""
-    return from_stage("prepare", f"results/{{dataset}}/prepared/{name}")
+    return from_stage("prepare", f"results/{{root}}/prepared/{name}")
 
 
 def prepared_manifest(wildcards):
     """The manifest of the prepared store; reading it waits for the prepare checkpoint."""
-    root = stage_root(wildcards.dataset, "prepare")
-    return checkpoints.prepare.get(dataset=root).output.manifest
+    root = stage_root(wildcards.root, "prepare")
+    return checkpoints.prepare.get(root=root).output.manifest
 
 
 def evaluation_shards(wildcards):
     """Shard ids of the test images with lesion masks: the number of jobs grows with shards, not images."""
     manifest = pd.read_csv(prepared_manifest(wildcards))
-    test = manifest[(manifest["split"] == "test") & (manifest["label"] == 1)]
-    shard_size = root_config(wildcards.dataset)["extraction"]["shard_size"]
-    return [f"{i:04d}" for i in range(math.ceil(len(test) / shard_size))]
+    test = evaluation_positions(manifest["split"], manifest["label"])
+    shard_size = root_config(wildcards.root)["extraction"]["shard_size"]
+    return [f"{i:04d}" for i in range(shard_count(len(test), shard_size))]
 
 
 def per_shard(pattern, stage=None):
     """An input function expanding `pattern` over the root's evaluation shards (in the root that
     computes `stage`, when given)."""
 
+    @depends_on("extraction.shard_size", stage=stage, pattern=pattern)
     def expand_shards(wildcards):
-        root = stage_root(wildcards.dataset, stage) if stage else wildcards.dataset
-        return expand(pattern, dataset=root, shard=evaluation_shards(wildcards))
+        root = stage_root(wildcards.root, stage) if stage else wildcards.root
+        return expand(pattern, root=root, shard=evaluation_shards(wildcards))
 
     return expand_shards
 
 
-def trained_model(wildcards=None):
+TRAINED_DDPM = "results/{root}/model/ema"
+
+
+@depends_on("model.checkpoint", stage="model", pattern=TRAINED_DDPM)
+def trained_model(wildcards):
     """The DDPM extraction and annotation use: a reused checkpoint (model.checkpoint), or this run's.
     Cross-validation folds always train their own: a checkpoint trained on the whole cohort has seen
-    every fold's test images."""
-    root = wildcards.dataset if wildcards and "dataset" in wildcards.keys() else DATASET
-    if config["model"]["checkpoint"] and root_parts(root) == (None, None):
-        return config["model"]["checkpoint"]
-    return f"results/{stage_root(root, 'model')}/model/ema"
+    every fold's test images. Annotation, outside any results root, uses the main run's.
+    """
+    root = wildcards.get("root", DATASET)
+    reused = root_config(root)["model"]["checkpoint"]
+    if reused and variant_and_fold(root) == (None, None):
+        return reused
+    return TRAINED_DDPM.format(root=stage_root(root, "model"))
 
 
 def final_outputs(wildcards):
@@ -206,11 +244,10 @@ def annotation_summary(wildcards):
 def annotation_tables(wildcards):
     """The per-shard tables of a cohort; reading its manifest waits for the annotate_prepare checkpoint."""
     manifest = checkpoints.annotate_prepare.get(cohort=wildcards.cohort).output.manifest
-    shards = range(
-        math.ceil(len(pd.read_csv(manifest)) / config["annotate"]["shard_size"])
-    )
+    shards = shard_count(len(pd.read_csv(manifest)), config["annotate"]["shard_size"])
     return [
-        f"results/annotate/{wildcards.cohort}/table/shard-{i:04d}.csv" for i in shards
+        f"results/annotate/{wildcards.cohort}/table/shard-{i:04d}.csv"
+        for i in range(shards)
     ]
 
 

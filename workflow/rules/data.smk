@@ -3,17 +3,17 @@
 
 rule synthesise:
     output:
-        cohort=directory("results/{dataset}/cohort"),
+        cohort=directory("results/{root}/cohort"),
     log:
-        "logs/{dataset}/synthesise.log",
+        "logs/{root}/synthesise.log",
     benchmark:
-        "benchmarks/{dataset}/synthesise.tsv"
+        "benchmarks/{root}/synthesise.tsv"
     conda:
         "../../envs/core.yaml"
     params:
-        synthetic=config["dataset"]["synthetic"],
-        size=config["dataset"]["size"],
-        test_fraction=config["dataset"]["test_fraction"],
+        synthetic=setting("dataset", "synthetic"),
+        size=setting("dataset", "size"),
+        test_fraction=setting("dataset", "test_fraction"),
     script:
         "../../scripts/synthesise.py"
 
@@ -45,30 +45,30 @@ checkpoint prepare:
     input:
         unpack(cohort_input),
     output:
-        store="results/{dataset}/prepared/store.h5",
-        manifest="results/{dataset}/prepared/manifest.csv",
+        store="results/{root}/prepared/store.h5",
+        manifest="results/{root}/prepared/manifest.csv",
         # In the report beside the scores: the images the metrics do not cover, and why.
         skipped=report(
-            "results/{dataset}/prepared/skipped.csv",
+            "results/{root}/prepared/skipped.csv",
             caption="../report/skipped.rst",
             category="Metrics",
             subcategory="Input images left out",
         ),
     log:
-        "logs/{dataset}/prepare.log",
+        "logs/{root}/prepare.log",
     benchmark:
-        "benchmarks/{dataset}/prepare.tsv"
+        "benchmarks/{root}/prepare.tsv"
     conda:
         "../../envs/core.yaml"
     params:
-        source=SOURCE,
+        source=setting("dataset", "source"),
         size=setting("dataset", "size"),
-        test_fraction=config["dataset"]["test_fraction"],
-        seed=config["dataset"]["seed"],
+        test_fraction=setting("dataset", "test_fraction"),
+        seed=setting("dataset", "seed"),
         # Cross-validation roots replace the hash split by their fold's.
         fold=fold_of_root,
-        on_bad_image=config["dataset"]["on_bad_image"],
-        masks=config["dataset"]["folder"]["masks"],
-        labels=config["dataset"]["folder"]["labels"],
+        on_bad_image=setting("dataset", "on_bad_image"),
+        masks=setting("dataset", "folder", "masks"),
+        labels=setting("dataset", "folder", "labels"),
     script:
         "../../scripts/prepare.py"

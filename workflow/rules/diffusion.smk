@@ -6,12 +6,12 @@ rule train_ddpm:
         store=prepared("store.h5"),
         manifest=prepared("manifest.csv"),
     output:
-        model=directory("results/{dataset}/model/ema"),
-        loss="results/{dataset}/model/loss.csv",
+        model=directory("results/{root}/model/ema"),
+        loss="results/{root}/model/loss.csv",
     log:
-        "logs/{dataset}/train_ddpm.log",
+        "logs/{root}/train_ddpm.log",
     benchmark:
-        "benchmarks/{dataset}/train_ddpm.tsv"
+        "benchmarks/{root}/train_ddpm.tsv"
     conda:
         "../../envs/torch.yaml"
     threads: 2
@@ -19,7 +19,7 @@ rule train_ddpm:
         gpu=1,
     params:
         # Checkpoints live outside the declared outputs, so a killed run resumes from them.
-        workdir="results/{dataset}/model/training",
+        workdir="results/{root}/model/training",
         preset=setting("model", "preset"),
         size=setting("dataset", "size"),
         train=setting("train"),
@@ -34,11 +34,11 @@ rule extract_noise:
         store=prepared("store.h5"),
         model=trained_model,
     output:
-        diffs="results/{dataset}/diffs/shard-{shard}.h5",
+        diffs="results/{root}/diffs/shard-{shard}.h5",
     log:
-        "logs/{dataset}/extract_noise/shard-{shard}.log",
+        "logs/{root}/extract_noise/shard-{shard}.log",
     benchmark:
-        "benchmarks/{dataset}/extract_noise/shard-{shard}.tsv"
+        "benchmarks/{root}/extract_noise/shard-{shard}.tsv"
     conda:
         "../../envs/torch.yaml"
     threads: 2
@@ -56,13 +56,13 @@ rule extract_noise:
 
 rule join_diffs:
     input:
-        per_shard("results/{dataset}/diffs/shard-{shard}.h5", stage="diffs"),
+        per_shard("results/{root}/diffs/shard-{shard}.h5", stage="diffs"),
     output:
-        "results/{dataset}/diffs.h5",
+        "results/{root}/diffs.h5",
     log:
-        "logs/{dataset}/join_diffs.log",
+        "logs/{root}/join_diffs.log",
     benchmark:
-        "benchmarks/{dataset}/join_diffs.tsv"
+        "benchmarks/{root}/join_diffs.tsv"
     conda:
         "../../envs/core.yaml"
     script:
@@ -71,14 +71,14 @@ rule join_diffs:
 
 rule threshold:
     input:
-        diffs=from_stage("diffs", "results/{dataset}/diffs/shard-{shard}.h5"),
+        diffs=from_stage("diffs", "results/{root}/diffs/shard-{shard}.h5"),
     output:
-        masks="results/{dataset}/masks/shard-{shard}.h5",
-        examples=directory("results/{dataset}/masks/examples/shard-{shard}"),
+        masks="results/{root}/masks/shard-{shard}.h5",
+        examples=directory("results/{root}/masks/examples/shard-{shard}"),
     log:
-        "logs/{dataset}/threshold/shard-{shard}.log",
+        "logs/{root}/threshold/shard-{shard}.log",
     benchmark:
-        "benchmarks/{dataset}/threshold/shard-{shard}.tsv"
+        "benchmarks/{root}/threshold/shard-{shard}.tsv"
     conda:
         "../../envs/core.yaml"
     params:

@@ -6,11 +6,11 @@ rule baseline_otsu:
         store=prepared("store.h5"),
         manifest=prepared("manifest.csv"),
     output:
-        probabilities="results/{dataset}/otsu/shard-{shard}.h5",
+        probabilities="results/{root}/otsu/shard-{shard}.h5",
     log:
-        "logs/{dataset}/baseline_otsu/shard-{shard}.log",
+        "logs/{root}/baseline_otsu/shard-{shard}.log",
     benchmark:
-        "benchmarks/{dataset}/baseline_otsu/shard-{shard}.tsv"
+        "benchmarks/{root}/baseline_otsu/shard-{shard}.tsv"
     conda:
         "../../envs/core.yaml"
     params:
@@ -24,12 +24,12 @@ rule train_unet:
     input:
         store=prepared("store.h5"),
     output:
-        model="results/{dataset}/unet/model.pt",
-        loss="results/{dataset}/unet/loss.csv",
+        model="results/{root}/unet/model.pt",
+        loss="results/{root}/unet/loss.csv",
     log:
-        "logs/{dataset}/train_unet.log",
+        "logs/{root}/train_unet.log",
     benchmark:
-        "benchmarks/{dataset}/train_unet.tsv"
+        "benchmarks/{root}/train_unet.tsv"
     conda:
         "../../envs/torch.yaml"
     threads: 2
@@ -45,13 +45,13 @@ rule predict_unet:
     input:
         store=prepared("store.h5"),
         manifest=prepared("manifest.csv"),
-        model="results/{dataset}/unet/model.pt",
+        model="results/{root}/unet/model.pt",
     output:
-        probabilities="results/{dataset}/unet/shard-{shard}.h5",
+        probabilities="results/{root}/unet/shard-{shard}.h5",
     log:
-        "logs/{dataset}/predict_unet/shard-{shard}.log",
+        "logs/{root}/predict_unet/shard-{shard}.log",
     benchmark:
-        "benchmarks/{dataset}/predict_unet/shard-{shard}.tsv"
+        "benchmarks/{root}/predict_unet/shard-{shard}.tsv"
     conda:
         "../../envs/torch.yaml"
     threads: 2
@@ -66,17 +66,17 @@ rule predict_unet:
 rule metrics:
     input:
         store=prepared("store.h5"),
-        masks="results/{dataset}/masks/shard-{shard}.h5",
-        regions="results/{dataset}/regions/shard-{shard}.h5",
-        fused="results/{dataset}/crf/shard-{shard}.h5",
-        unet=from_stage("unet", "results/{dataset}/unet/shard-{shard}.h5"),
-        otsu=from_stage("otsu", "results/{dataset}/otsu/shard-{shard}.h5"),
+        masks="results/{root}/masks/shard-{shard}.h5",
+        regions="results/{root}/regions/shard-{shard}.h5",
+        fused="results/{root}/crf/shard-{shard}.h5",
+        unet=from_stage("unet", "results/{root}/unet/shard-{shard}.h5"),
+        otsu=from_stage("otsu", "results/{root}/otsu/shard-{shard}.h5"),
     output:
-        scores="results/{dataset}/evaluation/scores/shard-{shard}.csv",
+        scores="results/{root}/evaluation/scores/shard-{shard}.csv",
     log:
-        "logs/{dataset}/metrics/shard-{shard}.log",
+        "logs/{root}/metrics/shard-{shard}.log",
     benchmark:
-        "benchmarks/{dataset}/metrics/shard-{shard}.tsv"
+        "benchmarks/{root}/metrics/shard-{shard}.tsv"
     conda:
         "../../envs/core.yaml"
     script:
@@ -85,17 +85,17 @@ rule metrics:
 
 rule table1:
     input:
-        scores=per_shard("results/{dataset}/evaluation/scores/shard-{shard}.csv"),
-        ged="results/{dataset}/uncertainty/ged.csv",
+        scores=per_shard("results/{root}/evaluation/scores/shard-{shard}.csv"),
+        ged="results/{root}/uncertainty/ged.csv",
     output:
-        per_image="results/{dataset}/evaluation/scores.csv",
-        per_step="results/{dataset}/evaluation/per_step.csv",
-        table="results/{dataset}/evaluation/table1.csv",
-        markdown="results/{dataset}/evaluation/table1.md",
+        per_image="results/{root}/evaluation/scores.csv",
+        per_step="results/{root}/evaluation/per_step.csv",
+        table="results/{root}/evaluation/table1.csv",
+        markdown="results/{root}/evaluation/table1.md",
     log:
-        "logs/{dataset}/table1.log",
+        "logs/{root}/table1.log",
     benchmark:
-        "benchmarks/{dataset}/table1.tsv"
+        "benchmarks/{root}/table1.tsv"
     conda:
         "../../envs/core.yaml"
     params:

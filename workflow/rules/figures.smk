@@ -20,24 +20,24 @@ EXAMPLE_SHARD = "0000"
 
 rule figures:
     input:
-        expand("results/{dataset}/figures/{figure}", dataset=DATASET, figure=FIGURES),
+        expand("results/{root}/figures/{figure}", root=DATASET, figure=FIGURES),
 
 
 rule figure_noise_difference:
     input:
-        store="results/{dataset}/prepared/store.h5",
-        diffs=f"results/{{dataset}}/diffs/shard-{EXAMPLE_SHARD}.h5",
-        masks=f"results/{{dataset}}/masks/shard-{EXAMPLE_SHARD}.h5",
+        store="results/{root}/prepared/store.h5",
+        diffs=f"results/{{root}}/diffs/shard-{EXAMPLE_SHARD}.h5",
+        masks=f"results/{{root}}/masks/shard-{EXAMPLE_SHARD}.h5",
     output:
         figure=report(
-            "results/{dataset}/figures/noise_difference.png",
+            "results/{root}/figures/noise_difference.png",
             caption="../report/noise_difference.rst",
             category="Segmentation",
         ),
     log:
-        "logs/{dataset}/figures/noise_difference.log",
+        "logs/{root}/figures/noise_difference.log",
     benchmark:
-        "benchmarks/{dataset}/figures/noise_difference.tsv"
+        "benchmarks/{root}/figures/noise_difference.tsv"
     conda:
         "../../envs/report.yaml"
     params:
@@ -48,18 +48,18 @@ rule figure_noise_difference:
 
 rule figure_steps:
     input:
-        store="results/{dataset}/prepared/store.h5",
-        masks=f"results/{{dataset}}/masks/shard-{EXAMPLE_SHARD}.h5",
+        store="results/{root}/prepared/store.h5",
+        masks=f"results/{{root}}/masks/shard-{EXAMPLE_SHARD}.h5",
     output:
         figure=report(
-            "results/{dataset}/figures/steps.png",
+            "results/{root}/figures/steps.png",
             caption="../report/steps.rst",
             category="Segmentation",
         ),
     log:
-        "logs/{dataset}/figures/steps.log",
+        "logs/{root}/figures/steps.log",
     benchmark:
-        "benchmarks/{dataset}/figures/steps.tsv"
+        "benchmarks/{root}/figures/steps.tsv"
     conda:
         "../../envs/report.yaml"
     params:
@@ -70,18 +70,18 @@ rule figure_steps:
 
 rule figure_regions:
     input:
-        store="results/{dataset}/prepared/store.h5",
-        regions=f"results/{{dataset}}/regions/shard-{EXAMPLE_SHARD}.h5",
+        store="results/{root}/prepared/store.h5",
+        regions=f"results/{{root}}/regions/shard-{EXAMPLE_SHARD}.h5",
     output:
         figure=report(
-            "results/{dataset}/figures/regions.png",
+            "results/{root}/figures/regions.png",
             caption="../report/regions.rst",
             category="Uncertainty",
         ),
     log:
-        "logs/{dataset}/figures/regions.log",
+        "logs/{root}/figures/regions.log",
     benchmark:
-        "benchmarks/{dataset}/figures/regions.tsv"
+        "benchmarks/{root}/figures/regions.tsv"
     conda:
         "../../envs/report.yaml"
     params:
@@ -92,19 +92,19 @@ rule figure_regions:
 
 rule figure_crf:
     input:
-        store="results/{dataset}/prepared/store.h5",
-        regions=f"results/{{dataset}}/regions/shard-{EXAMPLE_SHARD}.h5",
-        fused=f"results/{{dataset}}/crf/shard-{EXAMPLE_SHARD}.h5",
+        store="results/{root}/prepared/store.h5",
+        regions=f"results/{{root}}/regions/shard-{EXAMPLE_SHARD}.h5",
+        fused=f"results/{{root}}/crf/shard-{EXAMPLE_SHARD}.h5",
     output:
         figure=report(
-            "results/{dataset}/figures/crf.png",
+            "results/{root}/figures/crf.png",
             caption="../report/crf.rst",
             category="Segmentation",
         ),
     log:
-        "logs/{dataset}/figures/crf.log",
+        "logs/{root}/figures/crf.log",
     benchmark:
-        "benchmarks/{dataset}/figures/crf.tsv"
+        "benchmarks/{root}/figures/crf.tsv"
     conda:
         "../../envs/report.yaml"
     params:
@@ -115,24 +115,24 @@ rule figure_crf:
 
 rule figure_table1:
     input:
-        table="results/{dataset}/evaluation/table1.csv",
-        markdown="results/{dataset}/evaluation/table1.md",
-        ged_summary="results/{dataset}/uncertainty/ged_summary.csv",
+        table="results/{root}/evaluation/table1.csv",
+        markdown="results/{root}/evaluation/table1.md",
+        ged_summary="results/{root}/uncertainty/ged_summary.csv",
     output:
         figure=report(
-            "results/{dataset}/figures/table1.png",
+            "results/{root}/figures/table1.png",
             caption="../report/table1.rst",
             category="Metrics",
         ),
         tables=report(
-            "results/{dataset}/figures/metric_tables.html",
+            "results/{root}/figures/metric_tables.html",
             caption="../report/metric_tables.rst",
             category="Metrics",
         ),
     log:
-        "logs/{dataset}/figures/table1.log",
+        "logs/{root}/figures/table1.log",
     benchmark:
-        "benchmarks/{dataset}/figures/table1.tsv"
+        "benchmarks/{root}/figures/table1.tsv"
     conda:
         "../../envs/report.yaml"
     script:
@@ -141,18 +141,18 @@ rule figure_table1:
 
 rule figure_dice_per_step:
     input:
-        per_step="results/{dataset}/evaluation/per_step.csv",
-        table="results/{dataset}/evaluation/table1.csv",
+        per_step="results/{root}/evaluation/per_step.csv",
+        table="results/{root}/evaluation/table1.csv",
     output:
         figure=report(
-            "results/{dataset}/figures/dice_per_step.png",
+            "results/{root}/figures/dice_per_step.png",
             caption="../report/dice_per_step.rst",
             category="Metrics",
         ),
     log:
-        "logs/{dataset}/figures/dice_per_step.log",
+        "logs/{root}/figures/dice_per_step.log",
     benchmark:
-        "benchmarks/{dataset}/figures/dice_per_step.tsv"
+        "benchmarks/{root}/figures/dice_per_step.tsv"
     conda:
         "../../envs/report.yaml"
     script:
@@ -161,23 +161,23 @@ rule figure_dice_per_step:
 
 rule figure_ged:
     input:
-        ged="results/{dataset}/uncertainty/ged.csv",
-        scores="results/{dataset}/evaluation/scores.csv",
+        ged="results/{root}/uncertainty/ged.csv",
+        scores="results/{root}/evaluation/scores.csv",
     output:
         histogram=report(
-            "results/{dataset}/figures/ged_histogram.png",
+            "results/{root}/figures/ged_histogram.png",
             caption="../report/ged_histogram.rst",
             category="Uncertainty",
         ),
         scatter=report(
-            "results/{dataset}/figures/diversity_vs_dice.png",
+            "results/{root}/figures/diversity_vs_dice.png",
             caption="../report/diversity_vs_dice.rst",
             category="Uncertainty",
         ),
     log:
-        "logs/{dataset}/figures/ged.log",
+        "logs/{root}/figures/ged.log",
     benchmark:
-        "benchmarks/{dataset}/figures/ged.tsv"
+        "benchmarks/{root}/figures/ged.tsv"
     conda:
         "../../envs/report.yaml"
     script:
@@ -186,17 +186,17 @@ rule figure_ged:
 
 rule figure_loss:
     input:
-        loss="results/{dataset}/model/loss.csv",
+        loss="results/{root}/model/loss.csv",
     output:
         figure=report(
-            "results/{dataset}/figures/training_loss.png",
+            "results/{root}/figures/training_loss.png",
             caption="../report/training_loss.rst",
             category="Training",
         ),
     log:
-        "logs/{dataset}/figures/training_loss.log",
+        "logs/{root}/figures/training_loss.log",
     benchmark:
-        "benchmarks/{dataset}/figures/training_loss.tsv"
+        "benchmarks/{root}/figures/training_loss.tsv"
     conda:
         "../../envs/report.yaml"
     script:

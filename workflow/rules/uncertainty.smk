@@ -4,14 +4,14 @@
 rule regions:
     input:
         store=prepared("store.h5"),
-        masks="results/{dataset}/masks/shard-{shard}.h5",
+        masks="results/{root}/masks/shard-{shard}.h5",
     output:
-        regions="results/{dataset}/regions/shard-{shard}.h5",
-        overlays=directory("results/{dataset}/regions/overlays/shard-{shard}"),
+        regions="results/{root}/regions/shard-{shard}.h5",
+        overlays=directory("results/{root}/regions/overlays/shard-{shard}"),
     log:
-        "logs/{dataset}/regions/shard-{shard}.log",
+        "logs/{root}/regions/shard-{shard}.log",
     benchmark:
-        "benchmarks/{dataset}/regions/shard-{shard}.tsv"
+        "benchmarks/{root}/regions/shard-{shard}.tsv"
     conda:
         "../../envs/core.yaml"
     params:
@@ -23,13 +23,13 @@ rule regions:
 rule ged:
     input:
         store=prepared("store.h5"),
-        masks="results/{dataset}/masks/shard-{shard}.h5",
+        masks="results/{root}/masks/shard-{shard}.h5",
     output:
-        table="results/{dataset}/uncertainty/ged/shard-{shard}.csv",
+        table="results/{root}/uncertainty/ged/shard-{shard}.csv",
     log:
-        "logs/{dataset}/ged/shard-{shard}.log",
+        "logs/{root}/ged/shard-{shard}.log",
     benchmark:
-        "benchmarks/{dataset}/ged/shard-{shard}.tsv"
+        "benchmarks/{root}/ged/shard-{shard}.tsv"
     conda:
         "../../envs/core.yaml"
     script:
@@ -38,14 +38,14 @@ rule ged:
 
 rule ged_summary:
     input:
-        per_shard("results/{dataset}/uncertainty/ged/shard-{shard}.csv"),
+        per_shard("results/{root}/uncertainty/ged/shard-{shard}.csv"),
     output:
-        per_image="results/{dataset}/uncertainty/ged.csv",
-        summary="results/{dataset}/uncertainty/ged_summary.csv",
+        per_image="results/{root}/uncertainty/ged.csv",
+        summary="results/{root}/uncertainty/ged_summary.csv",
     log:
-        "logs/{dataset}/ged_summary.log",
+        "logs/{root}/ged_summary.log",
     benchmark:
-        "benchmarks/{dataset}/ged_summary.tsv"
+        "benchmarks/{root}/ged_summary.tsv"
     conda:
         "../../envs/core.yaml"
     params:
@@ -57,15 +57,15 @@ rule ged_summary:
 rule crf_fuse:
     input:
         store=prepared("store.h5"),
-        masks="results/{dataset}/masks/shard-{shard}.h5",
-        regions="results/{dataset}/regions/shard-{shard}.h5",
+        masks="results/{root}/masks/shard-{shard}.h5",
+        regions="results/{root}/regions/shard-{shard}.h5",
     output:
-        fused="results/{dataset}/crf/shard-{shard}.h5",
-        masks=directory("results/{dataset}/crf/masks/shard-{shard}"),
+        fused="results/{root}/crf/shard-{shard}.h5",
+        masks=directory("results/{root}/crf/masks/shard-{shard}"),
     log:
-        "logs/{dataset}/crf_fuse/shard-{shard}.log",
+        "logs/{root}/crf_fuse/shard-{shard}.log",
     benchmark:
-        "benchmarks/{dataset}/crf_fuse/shard-{shard}.tsv"
+        "benchmarks/{root}/crf_fuse/shard-{shard}.tsv"
     conda:
         "../../envs/crf.yaml"
     params:
