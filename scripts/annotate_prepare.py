@@ -7,8 +7,9 @@ from diffseg.store import write_store
 with redirect_to(snakemake.log[0]) as log:
     cohort = predict_cohort(snakemake.input.images)
     size = model_image_size(snakemake.input.model)
+    params = snakemake.params
     manifest, skipped = write_store(
-        snakemake.output.store, cohort, size, "annotate", on_bad_image=snakemake.params.on_bad_image
+        snakemake.output.store, cohort, size, "annotate", on_bad_image=params.on_bad_image, min_side=params.min_side
     )
     write_csv(manifest.merge(cohort[["id", "image_path"]], on="id", how="left"), snakemake.output.manifest)
     write_csv(skipped, snakemake.output.skipped)

@@ -19,7 +19,12 @@ with redirect_to(snakemake.log[0]) as log:
     else:
         cohort = fold_splits(cohort, params.fold["index"], params.fold["folds"], params.fold["seed"])
     manifest, skipped = write_store(
-        snakemake.output.store, cohort, params.size, params.source, on_bad_image=params.on_bad_image
+        snakemake.output.store,
+        cohort,
+        params.size,
+        params.source,
+        on_bad_image=params.on_bad_image,
+        min_side=params.min_side,
     )
     paths = cohort[["id", "image_path", "mask_path", *(["fold"] if "fold" in cohort else [])]]
     write_csv(manifest.merge(paths, on="id", how="left"), snakemake.output.manifest)

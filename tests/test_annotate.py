@@ -167,7 +167,10 @@ def test_annotate_target_writes_masks_overlays_table_and_summary(tmp_path):
     settings = TrainSettings(steps=3, batch_size=4, checkpoint_every=3)
     train_ddpm(images, np.ones(6, np.int64), tmp_path / "train", tmp_path / "model", tmp_path / "loss.csv",
                settings, preset="tiny", size=32)  # fmt: skip
+    # A thumbnail among them is below dataset.min_side, as in `prepare`: left out and listed.
+    write_png(tmp_path / "clinic" / "images" / "thumb.png", images[0, :16, :16])
     config = {
+        "dataset": {"on_bad_image": "skip"},
         "model": {"checkpoint": str(tmp_path / "model")},
         "extraction": {"steps": [60, 150], "draws": 1, "examples": 1},
         "annotate": {"cohort": str(tmp_path / "clinic" / "images"), "shard_size": 4},
@@ -177,6 +180,8 @@ def test_annotate_target_writes_masks_overlays_table_and_summary(tmp_path):
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
 
     out = tmp_path / "results" / "annotate" / "clinic"
+    skipped = pd.read_csv(out / "prepared" / "skipped.csv")
+    assert list(skipped["id"]) == ["thumb"] and "below dataset.min_side (32 px)" in skipped.loc[0, "reason"]
     table = pd.read_csv(out / "annotations.csv", dtype={"id": str})
     assert sorted(table["id"]) == sorted(cohort["id"])
     assert table["diversity"].is_monotonic_decreasing

@@ -44,13 +44,17 @@ from diffseg.store import ImageStore, write_store
 from conftest import REPO, run_snakemake
 
 SIZE = 16
+# The generated images are small (12 to 48 px) to keep the tests fast; the one-pixel case is below.
+MIN_SIDE = 8
 SKIN = (200, 150, 120)
 
 
 def prepare(images: Path, out: Path, on_bad_image: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     """What scripts/prepare.py does for a folder cohort (masks/ beside images/, no labels CSV)."""
     cohort = assign_splits(scan_folder(images), 0.5, seed=0)
-    manifest, skipped = write_store(out / "store.h5", cohort, SIZE, "folder", on_bad_image=on_bad_image)
+    manifest, skipped = write_store(
+        out / "store.h5", cohort, SIZE, "folder", on_bad_image=on_bad_image, min_side=MIN_SIDE
+    )
     write_csv(manifest.merge(cohort[["id", "image_path", "mask_path"]], on="id", how="left"), out / "manifest.csv")
     write_csv(skipped, out / "skipped.csv")
     return manifest, skipped
@@ -111,11 +115,22 @@ def _exif_rotated(path: Path) -> None:
     path.with_suffix(".jpg").write_bytes(jpeg_bytes(Image.fromarray(noise_rgb(20, 40)), exif=exif.tobytes()))
 
 
+# An ISO base media file of HEIF brand: the start of an iPhone photo, a format Pillow cannot decode.
+HEIC_HEADER = b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic" + bytes(64)
+
+
 CASES = {
     "truncated_jpeg": Case(_truncated_jpeg, ".jpg", reason="truncated or corrupt image data"),
     "zero_byte": Case(lambda p: p.with_suffix(".jpg").write_bytes(b""), ".jpg", reason="file is empty (0 bytes)"),
     "text_named_jpg": Case(lambda p: p.with_suffix(".jpg").write_text("lesion 4 mm\n"), ".jpg",
                            reason="not an image in a format Pillow can read"),
+    "one_pixel": Case(lambda p: Image.new("RGB", (1, 1), SKIN).save(p.with_suffix(".png")), ".png",
+                      mask=_mask(1, 1), reason="image is 1x1 (HxW), too small: its shorter side is below "
+                                                f"dataset.min_side ({MIN_SIDE} px)"),
+    "heic": Case(lambda p: p.with_suffix(".heic").write_bytes(HEIC_HEADER), ".heic",
+                 reason="HEIC image: a format Pillow cannot decode; convert it to PNG or JPEG"),
+    "webp": Case(lambda p: Image.new("RGB", (30, 20), SKIN).save(p.with_suffix(".webp"), lossless=True), ".webp",
+                 mask=_mask(20, 30), check=_check_colour(SKIN, 0)),
     "grayscale": Case(lambda p: Image.fromarray(noise_rgb(30, 30)[..., 0]).save(p.with_suffix(".png")), ".png",
                       mask=_mask(30, 30), check=_check_grey),
     "rgba": Case(lambda p: Image.new("RGBA", (30, 20), (*SKIN, 0)).save(p.with_suffix(".png")), ".png",
@@ -205,6 +220,15 @@ def test_skip_lists_bad_files_and_converts_the_rest(skipped_run, cohort_folder, 
 def test_skip_leaves_no_gap_in_the_store(skipped_run):
     manifest, skipped, store = skipped_run
     assert sorted(manifest["position"]) == list(range(len(store))) == list(range(len(CASES) + len(GOOD) - len(skipped)))
+
+
+@pytest.mark.parametrize(("min_side", "kept"), [(9, True), (10, False)])
+def test_min_side_applies_to_the_shorter_side(tmp_path, min_side, kept):
+    Image.fromarray(noise_rgb(9, 50)).save(tmp_path / "strip.png")  # 9 high, 50 wide
+    Image.fromarray(noise_rgb(12, 12)).save(tmp_path / "square.png")
+    cohort = assign_splits(scan_folder(tmp_path), 0.5, seed=0)
+    manifest, skipped = write_store(tmp_path / "store.h5", cohort, SIZE, "folder", "skip", min_side=min_side)
+    assert ("strip" in set(manifest["id"])) == kept and ("strip" in set(skipped["id"])) != kept
 
 
 # --- the folder as a whole ---------------------------------------------------------------------------

@@ -59,7 +59,7 @@ def written(tmp_path_factory):
     # A training image may lack its mask (only test lesion images are scored against one).
     cohort.loc[cohort["id"] == "d", "split"] = "train"
     path = folder / "prepared" / "store.h5"
-    manifest, skipped = write_store(path, cohort, SIZE, "folder")
+    manifest, skipped = write_store(path, cohort, SIZE, "folder", min_side=min(map(min, SHAPES.values())))
     return cohort, path, manifest, skipped
 
 

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from diffseg.errors import BadInputError
-from diffseg.images import IMAGE_SUFFIXES
+from diffseg.images import IMAGE_FORMATS_TEXT, is_image_file
 
 log = logging.getLogger("diffseg")
 
@@ -35,7 +35,8 @@ def scan_folder(
     masks_dir: str | os.PathLike | None = None,
     labels_csv: str | os.PathLike | None = None,
 ) -> pd.DataFrame:
-    """The cohort table of a folder of images (jpg, jpeg, png, bmp, tif, tiff; any letter case).
+    """The cohort table of a folder of images (jpg, png, tif, webp, any format Pillow reads; any
+    letter case; images in formats Pillow cannot decode, such as HEIC, are listed to be reported).
 
     The id of an image is its file name without extension. Files named `<id>_segmentation.png` are
     masks, not images. The mask of `<id>` is `<id>_segmentation.png` or `<id>.png` in `masks_dir`;
@@ -109,16 +110,12 @@ def _existing_dir(folder: str | os.PathLike, what: str) -> Path:
     return folder
 
 
-def _is_image(path: Path) -> bool:
-    return path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith(".")
-
-
 def _image_files(images_dir: Path) -> dict[str, Path]:
     """Images of the folder by id; masks lying among them are left out."""
     images: dict[str, Path] = {}
     ignored = []
     for path in sorted(images_dir.iterdir()):
-        if not _is_image(path):
+        if not is_image_file(path):
             ignored.append(path.name)
         elif not path.stem.endswith(MASK_SUFFIX):
             if path.stem in images:
@@ -131,7 +128,7 @@ def _image_files(images_dir: Path) -> dict[str, Path]:
         shown = ", ".join(ignored[:10]) + (", …" if len(ignored) > 10 else "")
         log.info("%s: ignored %d entries that are not images: %s", images_dir, len(ignored), shown)
     if not images:
-        raise BadInputError(images_dir, f"no images found (looked for {', '.join(IMAGE_SUFFIXES)})")
+        raise BadInputError(images_dir, f"no images found (looked for {IMAGE_FORMATS_TEXT})")
     return images
 
 

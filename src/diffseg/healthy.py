@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from diffseg.errors import BadInputError, ConfigError
-from diffseg.images import IMAGE_SUFFIXES, read_rgb, resize_rgb
+from diffseg.images import IMAGE_FORMATS_TEXT, is_image_file, read_rgb, resize_rgb
 from diffseg.logs import log
 from diffseg.shards import evaluation_positions
 from diffseg.synthetic import synthesise_case
@@ -79,9 +79,9 @@ def folder_images(folder: str | os.PathLike | None, size: int) -> np.ndarray:
     folder = Path(folder)
     if not folder.is_dir():
         raise BadInputError(folder, "healthy-skin folder does not exist")
-    paths = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    paths = sorted(p for p in folder.iterdir() if is_image_file(p))
     if not paths:
-        raise BadInputError(folder, f"holds no images ({', '.join(IMAGE_SUFFIXES)})")
+        raise BadInputError(folder, f"holds no images ({IMAGE_FORMATS_TEXT})")
     log.info("healthy skin: %d images from %s", len(paths), folder)
     return np.stack([resize_rgb(read_rgb(p, max_side=4 * size), size) for p in paths])
 

@@ -13,12 +13,45 @@ import os
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from diffseg.atomic import atomic_path
 from diffseg.errors import BadInputError
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
+# Formats Pillow registers an opener for but only identifies: their pixels need an outside handler.
+_IDENTIFY_ONLY_FORMATS = {"MPEG"}
+
+
+def _decodable_suffixes() -> tuple[str, ...]:
+    """The file extensions of every format this Pillow decodes (WebP, JPEG 2000, PSD, … as well as
+    JPEG, PNG and TIFF): those of its openers, less its stubs and identify-only formats."""
+    Image.init()  # loads every plugin, so that all formats are registered
+    openers = {name: factory for name, (factory, _accept) in Image.OPEN.items()}
+
+    def decodable(name: str) -> bool:
+        factory = openers.get(name)
+        stub = isinstance(factory, type) and issubclass(factory, ImageFile.StubImageFile)
+        return factory is not None and not stub and name not in _IDENTIFY_ONLY_FORMATS
+
+    return tuple(sorted(suffix for suffix, name in Image.registered_extensions().items() if decodable(name)))
+
+
+IMAGE_SUFFIXES = _decodable_suffixes()
+# Image formats Pillow cannot decode that a folder of photos may hold: such files count as images,
+# so they are reported by name and format instead of being left out unseen.
+UNDECODABLE_IMAGE_FORMATS = {".heic": "HEIC", ".heif": "HEIF", ".jxl": "JPEG XL", ".svg": "SVG"}
+# For messages: the usual dermoscopy formats stand for the whole list.
+IMAGE_FORMATS_TEXT = ".jpg, .png, .tif, .bmp, .webp or any other format Pillow reads"
+
+
+def is_image_file(path: str | os.PathLike) -> bool:
+    """Whether a folder entry counts as an image: a visible file whose extension (any letter case)
+    is that of an image format, whether or not Pillow decodes it."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    image_suffix = suffix in IMAGE_SUFFIXES or suffix in UNDECODABLE_IMAGE_FORMATS
+    return image_suffix and path.is_file() and not path.name.startswith(".")
+
 
 # Pillow refuses images over 2x this as "decompression bombs" and warns above it; its default
 # (~89 MP) is smaller than some whole-slide dermoscopy exports. One gigapixel still stops a
@@ -142,6 +175,9 @@ def _open(path: str | os.PathLike) -> Image.Image:
     try:
         return Image.open(path)
     except UnidentifiedImageError:
+        undecodable = UNDECODABLE_IMAGE_FORMATS.get(path.suffix.lower())
+        if undecodable:
+            raise BadInputError(path, f"{undecodable} image: a format Pillow cannot decode; convert it to PNG or JPEG") from None
         raise BadInputError(path, "not an image in a format Pillow can read (is it really an image?)") from None
     except Image.DecompressionBombError as exc:
         raise BadInputError(path, f"image too large to decode: {exc}") from None

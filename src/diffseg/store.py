@@ -53,10 +53,12 @@ def write_store(
     size: int,
     source: str,
     on_bad_image: str = "fail",
+    min_side: int = 32,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Decode every image (and mask) of `cohort` once into the HDF5 store at `path`, atomically.
 
-    A file that cannot be used (unreadable, truncated, a mask of another size than its image):
+    A file that cannot be used (unreadable, truncated, an image whose shorter side is below
+    `min_side` pixels, a mask of another size than its image):
     with `on_bad_image="fail"` every file is still checked and one `BadInputError` lists them all,
     and no store is written; with `"skip"` those images are left out and listed in the returned
     skipped table (`id, path, reason`). Returns `(manifest, skipped)`; the manifest has one row per
@@ -73,7 +75,7 @@ def write_store(
         pixels = _create_pixel_datasets(h5, len(cohort), size)
         for record in progress(cohort.itertuples(index=False), desc="prepare", total=len(cohort)):
             try:
-                decoded = _decode(record, size)
+                decoded = _decode(record, size, min_side)
                 if masks_expected:
                     _check_scorable(record)
             except BadInputError as exc:
@@ -255,11 +257,18 @@ def _check_scorable(record) -> None:
         )
 
 
-def _decode(record, size: int) -> _Decoded:
+def _decode(record, size: int, min_side: int) -> _Decoded:
     """Read and resize one image and its mask; any reason not to use them is a `BadInputError`."""
     path = record.image_path
     try:
         rgb, orig_hw = read_rgb_with_size(path, max_side=DECODE_OVERSAMPLING * size)
+        if min(orig_hw) < min_side:
+            # Enlarged to the model's size, a thumbnail or a 1-pixel export would be mere blur.
+            raise BadInputError(
+                path,
+                f"image is {orig_hw[0]}x{orig_hw[1]} (HxW), too small: its shorter side is below "
+                f"dataset.min_side ({min_side} px)",
+            )
         image = resize_rgb(rgb, size)
         if not record.mask_path:
             return _Decoded(image, orig_hw, None, None)

@@ -26,6 +26,7 @@ checkpoint annotate_prepare:
         # Another folder under the same name is another cohort: the store is rebuilt for it.
         cohort=annotation_cohort_folder,
         on_bad_image=config["dataset"]["on_bad_image"],
+        min_side=config["dataset"]["min_side"],
     script:
         "../../scripts/annotate_prepare.py"
 

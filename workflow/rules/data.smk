@@ -68,6 +68,7 @@ checkpoint prepare:
         # Cross-validation roots replace the hash split by their fold's.
         fold=fold_of_root,
         on_bad_image=setting("dataset", "on_bad_image"),
+        min_side=setting("dataset", "min_side"),
         masks=setting("dataset", "folder", "masks"),
         labels=setting("dataset", "folder", "labels"),
     script:
