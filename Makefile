@@ -6,7 +6,7 @@ CORES ?= 2
 SNAKEMAKE_ARGS ?=
 BIN := $(VENV)/bin
 
-.PHONY: run test figures report clean-results
+.PHONY: run test figures report docs clean-results
 
 $(BIN)/.installed: requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -53,6 +53,15 @@ figures: $(BIN)/.installed
 ## report: the self-contained HTML report of the last run (every figure, its caption, config, tables).
 report: $(BIN)/.installed
 	$(BIN)/snakemake --report results/report.html $(SNAKEMAKE_ARGS)
+
+## docs: after `make run` (and `snakemake ablate` on the ISIC sample), copy the documents the runs
+# wrote into docs/ and regenerate the README's "What to expect" from them (tests/test_docs.py checks
+# that the README and docs/ agree).
+docs: $(BIN)/.installed
+	test -f results/synthetic/run.md || { echo "results/synthetic/run.md is missing: run make run first" >&2; exit 1; }
+	cp results/synthetic/run.md docs/default_run.md
+	if [ -f results/isic2017/validate/ablation.md ]; then cp results/isic2017/validate/ablation.md docs/validation.md; fi
+	$(BIN)/python -m diffseg.expectations README.md docs/default_run.md docs/validation.md
 
 ## test: lint, unit tests and the end-to-end pipeline test.
 test: $(BIN)/.installed-dev $(BIN)/.browser $(BIN)/.slurm

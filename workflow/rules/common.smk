@@ -206,8 +206,8 @@ def trained_model(wildcards):
     return TRAINED_DDPM.format(root=stage_root(root, "model"))
 
 
-def final_outputs(wildcards):
-    """What `snakemake` builds by default: Table 1, the GED summary, the joined maps and the figures."""
+def run_outputs(wildcards=None):
+    """The main run's results: Table 1, the GED summary, the joined maps and the figures."""
     root = f"results/{DATASET}"
     return [
         f"{root}/evaluation/table1.csv",
@@ -216,6 +216,11 @@ def final_outputs(wildcards):
         f"{root}/diffs.h5",
         *(f"{root}/figures/{figure}" for figure in FIGURES),
     ]
+
+
+def final_outputs(wildcards):
+    """What `snakemake` builds by default: the run's results and the document written from them."""
+    return [*run_outputs(), f"results/{DATASET}/run.md"]
 
 
 def annotation_cohort_folder(wildcards=None):

@@ -102,3 +102,27 @@ rule table1:
         metrics=setting("metrics"),
     script:
         "../../scripts/table1.py"
+
+
+# The main run's own document (`make docs` copies the embedded default's to docs/default_run.md):
+# Table 1, the GED summary and the commit of every job. It waits for every other result of the run,
+# so its run time spans the whole run.
+rule run_document:
+    input:
+        results=run_outputs,
+        table1=f"results/{DATASET}/evaluation/table1.md",
+        ged_summary=f"results/{DATASET}/uncertainty/ged_summary.csv",
+    output:
+        document=f"results/{DATASET}/run.md",
+    log:
+        f"logs/{DATASET}/run_document.log",
+    benchmark:
+        f"benchmarks/{DATASET}/run_document.tsv"
+    conda:
+        "../../envs/core.yaml"
+    params:
+        provenance={**provenance("all"), "name": DATASET},
+        workflow_dir=workflow.basedir,
+        logs=f"logs/{DATASET}",
+    script:
+        "../../scripts/run_document.py"
