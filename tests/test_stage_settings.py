@@ -4,7 +4,9 @@ An ablation variant reuses a stage of an earlier variant when the stage's settin
 one of its rules reads that the stage does not list would let two variants that differ in it share one
 output. The rules come from the workflow as Snakemake parses it (tests/workflow_rules.py). Under a results
 root, rules read the root's configuration through functions that `depends_on` marks
-(workflow/rules/common.smk) with the settings they read and the stage whose files they ask for.
+(workflow/rules/common.smk) with the settings they read and the stage whose files they ask for. The
+settings a mark names are taken as declared: what is checked of a marked function's code is only that it
+reads no setting of the main config.
 """
 
 from __future__ import annotations
