@@ -25,7 +25,7 @@ from test_resume import kill_when, start, unlock_if_stale
 from diffseg.atomic import atomic_path, temporaries
 from diffseg.run_start import sweep_killed_writes
 
-from conftest import REPO, miniature_workdir, run_snakemake
+from conftest import REPO, miniature_workdir, run_snakemake, snakemake_command
 
 pytestmark = pytest.mark.pipeline
 
@@ -46,7 +46,7 @@ def stage_reached(results: Path, folder: str, log_path: Path, rule: str, seen: l
 
 def kill_at(workdir: Path, results: Path, folder: str, rule: str, *args: str) -> list[Path]:
     """Start the run (`args` as targets), kill its process group at that stage; the temporaries seen."""
-    run, log_path = start(workdir, *args)
+    run, log_path = start(workdir, snakemake_command(workdir, *args))
     seen: list[Path] = []
     kill_when(run, stage_reached(results, folder, log_path, rule, seen), f"{rule} running")
     unlock_if_stale(workdir)
