@@ -6,6 +6,7 @@ import datetime
 import logging
 import os
 import subprocess
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -20,6 +21,7 @@ from diffseg.provenance import (
     job_records,
     provenance_markdown,
     run_span,
+    stage_of,
     stage_versions,
 )
 
@@ -85,6 +87,14 @@ def test_job_records_name_the_stage_and_version_of_every_job(logs):
     assert jobs.loc["threshold/shard-0001.log", "version"] == COMMIT_B + "-dirty"
     assert jobs.loc["crf_fuse/shard-0000.log", "version"] == UNRECORDED
     assert len(job_records(logs)) == 5  # the fold's log too when nothing is skipped
+    folds = job_records(logs / "validate", root_depth=2)
+    assert list(folds["stage"]) == ["prepare"]  # the stage of every root, not one per fold
+
+
+def test_stage_names_keep_figure_logs_apart_from_rules():
+    assert stage_of(Path("ged/shard-0001.log")) == "ged"
+    assert stage_of(Path("figures/ged.log")) == "figures/ged"
+    assert stage_of(Path("default/fold-3/extract_noise/shard-0000.log"), root_depth=2) == "extract_noise"
 
 
 def test_stage_versions_count_jobs_per_commit(logs):
@@ -118,7 +128,10 @@ def test_run_document_holds_table1_ged_and_the_stage_provenance(logs):
     jobs = job_records(logs, skip=["validate"])
     run = run_facts(provenance, logs, jobs)
     assert run["commit"] == "unknown" and run["run_time"] == "9 min 47 s"  # the logs folder is no checkout
-    document = run_document("| Method |\n", ged, run, provenance_markdown(jobs))
+    sections = {"Dice by lesion size": "| Method | < 10 % (n = 3) |\n"}
+    document = run_document("| Method |\n", ged, run, provenance_markdown(jobs), sections)
     for expected in ("# Run synthetic", "| Run time | 9 min 47 s", "## Table 1", "| ged | 74 | 0.500 [0.450, 0.550] |",
-                     "| threshold | 2 |", "dataset: {name: synthetic}"):
+                     "| threshold | 2 |", "dataset: {name: synthetic}",
+                     "| Method |\n\n## Dice by lesion size\n\n| Method | < 10 % (n = 3) |\n\n## Uncertainty"):
         assert expected in document
+    assert "## Dice by lesion size" not in run_document("| Method |\n", ged, run, provenance_markdown(jobs))

@@ -44,15 +44,19 @@ def code_version(folder: str | os.PathLike = _PACKAGE_ROOT) -> str:
     return head.stdout.strip() + ("-dirty" if changed else "")
 
 
-def stage_of(log: Path) -> str:
-    """The stage (rule) a log belongs to: `<rule>.log`, or `<rule>/shard-NNNN.log` for a sharded rule."""
-    return log.parent.name if log.name.startswith("shard-") else log.stem
+def stage_of(log: Path, root_depth: int = 0) -> str:
+    """The stage a log (relative to the logs folder) belongs to: `<rule>.log`, `<rule>/shard-NNNN.log`
+    for a sharded rule, `figures/<figure>.log` for a figure; the first `root_depth` folders name a
+    results root below the logs folder (`<variant>/fold-<k>` of a cross-validation) and are dropped,
+    so a stage gathers its jobs of every root."""
+    stage = log.parent if log.name.startswith("shard-") else log.with_suffix("")
+    return "/".join(stage.parts[root_depth:])
 
 
-def job_records(log_folder: str | os.PathLike, skip: Iterable[str] = ()) -> pd.DataFrame:
-    """One row per job log under `log_folder` (sub-folders named in `skip` left out): `stage`, `log`,
-    `version` (the code version it logged, or `unrecorded`), `start` (its first timestamp) and `end`
-    (the log's last write)."""
+def job_records(log_folder: str | os.PathLike, skip: Iterable[str] = (), root_depth: int = 0) -> pd.DataFrame:
+    """One row per job log under `log_folder` (sub-folders named in `skip` left out): `stage` (see
+    `stage_of`), `log`, `version` (the code version it logged, or `unrecorded`), `start` (its first
+    timestamp) and `end` (the log's last write)."""
     folder, skip = Path(log_folder), set(skip)
     rows = []
     for log in sorted(folder.rglob("*.log")):
@@ -61,7 +65,7 @@ def job_records(log_folder: str | os.PathLike, skip: Iterable[str] = ()) -> pd.D
             continue
         head = _head(log)
         rows.append({
-            "stage": stage_of(relative),
+            "stage": stage_of(relative, root_depth),
             "log": str(relative),
             "version": next((line.split(VERSION_PREFIX, 1)[1].strip() for line in head if VERSION_PREFIX in line),
                             UNRECORDED),
@@ -88,7 +92,7 @@ def _first_timestamp(lines: list[str]) -> datetime.datetime | None:
 def stage_versions(jobs: pd.DataFrame) -> pd.DataFrame:
     """Per stage: its number of jobs and the code versions that computed them (`<commit>: <jobs>`)."""
     rows = []
-    for stage, group in jobs.groupby("stage", sort=False):
+    for stage, group in jobs.groupby("stage", sort=True):
         counts = group["version"].value_counts()
         rows.append({"stage": stage, "jobs": len(group),
                      "versions": "; ".join(f"{_short(version)}: {n}" for version, n in counts.items())})

@@ -1,0 +1,73 @@
+"""The README and docs/ say what the code and the generated documents say: nothing typed by hand
+that can go stale."""
+
+from __future__ import annotations
+
+import re
+import sys
+
+import pytest
+
+from diffseg.expectations import main as expectations_main
+from diffseg.expectations import render, replace_section
+
+from conftest import REPO
+
+README = REPO / "README.md"
+DEFAULT_RUN = REPO / "docs" / "default_run.md"
+VALIDATION = REPO / "docs" / "validation.md"
+
+
+def test_readme_expectations_are_generated_from_the_run_documents():
+    readme = README.read_text(encoding="utf-8")
+    expected = replace_section(readme, render(DEFAULT_RUN.read_text(encoding="utf-8"),
+                                              VALIDATION.read_text(encoding="utf-8")))
+    assert readme == expected, "README's 'What to expect' differs from docs/: run `make docs`"
+
+
+def test_the_expectations_check_fails_when_a_document_changes(tmp_path):
+    for path in (README, DEFAULT_RUN, VALIDATION):
+        (tmp_path / path.name).write_text(path.read_text(encoding="utf-8"), encoding="utf-8")
+    files = [str(tmp_path / name) for name in ("README.md", "default_run.md", "validation.md")]
+    assert expectations_main([*files, "--check"]) == 0
+    validation = (tmp_path / "validation.md").read_text(encoding="utf-8")
+    otsu = re.search(r"^\| Training-free \(Otsu\) \| \d+ \| (\d\.\d{3})", validation, re.MULTILINE)
+    doctored = validation.replace(otsu.group(0), otsu.group(0)[: -len(otsu.group(1))] + "0.999", 1)
+    (tmp_path / "validation.md").write_text(doctored, encoding="utf-8")
+    assert expectations_main([*files, "--check"]) == 1
+    assert expectations_main(files) == 0  # regenerating brings the README in step again
+    assert "0.999 [" in (tmp_path / "README.md").read_text(encoding="utf-8")
+    assert expectations_main([*files, "--check"]) == 0
+
+
+def test_network_cost_table_in_scaling_doc_is_what_the_benchmark_measures():
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    from network_cost import CASES, forward_cost
+
+    scaling = (REPO / "docs" / "scaling.md").read_text(encoding="utf-8")
+    for preset, size in CASES:
+        parameters, gflop = forward_cost(preset, size)
+        row = f"| {preset} | {size} px | {parameters / 1e6:.2f} M | {gflop:.4g} |"
+        assert row in scaling, f"docs/scaling.md lacks {row!r}: run benchmarks/network_cost.py"
+
+
+def test_readme_layout_names_every_rule_file():
+    readme = README.read_text(encoding="utf-8")
+    layout = readme[readme.index("## Layout"):]
+    for rules in sorted((REPO / "workflow" / "rules").glob("*.smk")):
+        assert rules.name in layout, f"README's Layout does not mention workflow/rules/{rules.name}"
+
+
+SOURCES = [path for folder in ("src", "scripts", "workflow", "config", "docs", "tests", "benchmarks")
+           for path in (REPO / folder).rglob("*") if path.is_file() and path.suffix in (".py", ".smk", ".md", ".yaml")]
+
+
+@pytest.mark.parametrize("path", [*SOURCES, README], ids=lambda p: str(p.relative_to(REPO)))
+def test_method_citations_point_at_sections_that_exist(path):
+    method = (REPO / "docs" / "method.md").read_text(encoding="utf-8")
+    sections = set(re.findall(r"^## (\d+)\. ", method, re.MULTILINE))
+    text = path.read_text(encoding="utf-8")
+    this_file = path.name == "test_docs.py"
+    assert this_file or "PAPER" + ".md" not in text, "cites PAPER.md, which is not part of the repository"
+    for section in re.findall(r"docs/method\.md §(\d+)", text):
+        assert section in sections, f"cites docs/method.md §{section}, which has no such section"
