@@ -23,7 +23,7 @@ with redirect_to(snakemake.log[0]) as log:
         summary_html(table, f"DiffSeg annotation: {params.name}", cutoff, rule, notes),
     )
     log.info(
-        "%d images annotated, %d flagged for review (diversity > %.3f)",
+        "%d images annotated, %d flagged for review (diversity > %.3f, an empty or a frame-covering mask)",
         len(table),
         table["review"].sum(),
         cutoff,

@@ -1,7 +1,9 @@
-# Snakemake glue: join the per-shard scores and write Table 1 (CSV and Markdown).
+# Snakemake glue: join the per-shard scores and write Table 1, Dice by lesion size and the empty and
+# frame-covering masks (CSV and Markdown).
 import pandas as pd
 
 from diffseg.atomic import write_csv, write_text
+from diffseg.breakdown import write_breakdown
 from diffseg.logs import redirect_to
 from diffseg.table import per_step_summary, table1, table1_markdown, uncertainty_correlation
 
@@ -13,6 +15,7 @@ with redirect_to(snakemake.log[0]) as log:
     write_csv(per_image, snakemake.output.per_image)
     write_csv(per_step_summary(per_image, settings["bootstrap"], settings["seed"]), snakemake.output.per_step)
     write_csv(table, snakemake.output.table)
+    write_breakdown(per_image, snakemake.output, settings["bootstrap"], settings["seed"])
     markdown = table1_markdown(table, correlation)
     write_text(snakemake.output.markdown, markdown)
     log.info("\n%s", markdown)

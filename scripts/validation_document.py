@@ -4,6 +4,7 @@ from pathlib import Path
 import pandas as pd
 
 from diffseg.atomic import write_text
+from diffseg.breakdown import breakdown_sections
 from diffseg.documents import run_facts
 from diffseg.logs import redirect_to
 from diffseg.provenance import job_records, provenance_markdown
@@ -19,5 +20,6 @@ with redirect_to(snakemake.log[0]):
         run_facts(params.provenance, params.workflow_dir, jobs),
         Path(ablation).read_text(encoding="utf-8") if ablation else None,
         provenance_markdown(jobs),
+        breakdown_sections(snakemake.input.size_bins, snakemake.input.mask_coverage),
     )
     write_text(snakemake.output.document, document)

@@ -1,7 +1,9 @@
-# Snakemake glue: the folds' per-image scores pooled into the cross-validated Table 1 and Dice per fold.
+# Snakemake glue: the folds' per-image scores pooled into the cross-validated Table 1, Dice per fold,
+# Dice by lesion size and the empty and frame-covering masks.
 import pandas as pd
 
 from diffseg.atomic import write_csv, write_text
+from diffseg.breakdown import write_breakdown
 from diffseg.logs import redirect_to
 from diffseg.table import table1, table1_markdown, uncertainty_correlation
 from diffseg.validation import per_fold_dice, pooled_scores
@@ -15,6 +17,7 @@ with redirect_to(snakemake.log[0]) as log:
     write_csv(pooled, snakemake.output.per_image)
     write_csv(table, snakemake.output.table)
     write_csv(per_fold_dice(pooled), snakemake.output.per_fold)
+    write_breakdown(pooled, snakemake.output, settings["bootstrap"], settings["seed"])
     markdown = table1_markdown(table, uncertainty_correlation(pooled, ged))
     write_text(snakemake.output.markdown, markdown)
     log.info("\n%s", markdown)

@@ -117,11 +117,13 @@ def test_overlay_tints_the_consistent_region_and_outlines_the_fused_mask():
     assert (overlay[2, 2] == 128).all()
 
 
-def _table(diversities: dict[str, float]) -> pd.DataFrame:
+def _table(diversities: dict[str, float], areas: dict[str, int] | None = None) -> pd.DataFrame:
+    """Shard rows of 10 × 10 images whose masks cover 5 pixels, or `areas[id]`."""
     ids = list(diversities)
+    area = [(areas or {}).get(i, 5) for i in ids]
     return pd.DataFrame(
         {
-            "id": ids, "height": 10, "width": 10, "area_pixels": 5, "area_fraction": 0.05,
+            "id": ids, "height": 10, "width": 10, "area_pixels": area, "area_fraction": np.array(area) / 100,
             "diversity": list(diversities.values()),
             "mask": [f"masks/{i}_segmentation.png" for i in ids], "overlay": [f"overlays/{i}.png" for i in ids],
         }
@@ -134,9 +136,23 @@ def test_review_flags_the_images_above_the_quantile_or_the_fixed_cutoff():
     assert cutoff == pytest.approx(np.quantile([0.1, 0.5, 0.3, 0.9, 0.2], 0.8))
     assert list(table["id"]) == ["d", "b", "c", "e", "a"]  # most uncertain first
     assert list(table.loc[table["review"], "id"]) == ["d"]
+    assert list(table["review_reason"]) == ["high diversity", "", "", "", ""]
     assert list(table.columns) == ANNOTATION_COLUMNS
     table, cutoff = combine_annotations(shards, quantile=0.8, cutoff=0.25)
     assert cutoff == 0.25 and list(table.loc[table["review"], "id"]) == ["d", "b", "c"]
+
+
+def test_empty_and_frame_covering_masks_are_flagged_with_their_reason_and_listed_first():
+    # Image e found nothing and a covers 95 of 100 pixels: both failed, however certain the steps were.
+    shards = [_table({"a": 0.1, "b": 0.5}, {"a": 95}), _table({"c": 0.3, "d": 0.9, "e": 0.2}, {"e": 0, "d": 0})]
+    table, _ = combine_annotations(shards, quantile=0.8)
+    assert list(table["id"]) == ["d", "e", "a", "b", "c"]  # flagged first, each group most uncertain first
+    assert list(table["review"]) == [True, True, True, False, False]
+    assert list(table["review_reason"]) == ["high diversity; empty mask", "empty mask", "covers the frame", "", ""]
+    page = summary_html(table, "cohort", 0.8, "the 0.8 quantile")
+    assert ("5 images, 3 flagged for review: 1 with a GED diversity above 0.800 (the 0.8 quantile), 2 with an "
+            "empty mask (no lesion found) and 1 with a mask covering ≥ 90 % of the frame") in page
+    assert "<td>high diversity; empty mask</td>" in page and "<td>covers the frame</td>" in page
 
 
 def test_review_settings_out_of_range_and_duplicate_images_are_errors():
@@ -184,8 +200,13 @@ def test_annotate_target_writes_masks_overlays_table_and_summary(tmp_path):
     assert list(skipped["id"]) == ["thumb"] and "below dataset.min_side (32 px)" in skipped.loc[0, "reason"]
     table = pd.read_csv(out / "annotations.csv", dtype={"id": str})
     assert sorted(table["id"]) == sorted(cohort["id"])
-    assert table["diversity"].is_monotonic_decreasing
-    assert table["review"].sum() == (table["diversity"] > table["diversity"].quantile(0.8)).sum()
+    reasons = table["review_reason"].fillna("")
+    assert (table["review"] == (reasons != "")).all()
+    assert reasons.str.contains("high diversity").sum() == (table["diversity"] > table["diversity"].quantile(0.8)).sum()
+    assert (reasons.str.contains("empty mask") == (table["area_pixels"] == 0)).all()
+    for group in (table[table["review"]], table[~table["review"]]):  # the flagged first, most uncertain first
+        assert group["diversity"].is_monotonic_decreasing
+    assert table["review"].is_monotonic_decreasing
     for row in table.itertuples():
         assert read_rgb(out / row.mask).shape[:2] == (48, 48)  # the original size
         assert read_rgb(out / row.overlay).shape == (288, 288, 3)

@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+from html.parser import HTMLParser
+
 import numpy as np
 import pandas as pd
 import pytest
 from PIL import Image
 
+from diffseg.breakdown import (
+    MASK_COVERAGE_HEADING,
+    SIZE_BINS_HEADING,
+    dice_by_size,
+    dice_by_size_cells,
+    mask_coverage,
+    mask_coverage_cells,
+)
 from diffseg.errors import BadInputError
 from diffseg.figures import DPI, save_figure
 from diffseg.figures.charts import (
@@ -204,3 +214,58 @@ def test_metric_tables_hold_every_method_its_interval_and_the_notes():
     assert "0.800 [0.750, 0.850]" in page
     assert "Mean ± sd over the test images." in page and "| Otsu |" not in page
     assert "0.870" in page
+
+
+def html_tables(page: str) -> list[list[list[str]]]:
+    """Every `<table>` of a page as its rows of cell texts (header row first), as a browser reads them."""
+
+    class Tables(HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.tables, self.cell = [], None
+
+        def handle_starttag(self, tag, attrs):
+            if tag == "table":
+                self.tables.append([])
+            elif tag == "tr":
+                self.tables[-1].append([])
+            elif tag in ("td", "th"):
+                self.cell = ""
+
+        def handle_endtag(self, tag):
+            if tag in ("td", "th"):
+                self.tables[-1][-1].append(self.cell.strip())
+                self.cell = None
+
+        def handle_data(self, data):
+            if self.cell is not None:
+                self.cell += data
+
+    parser = Tables()
+    parser.feed(page)
+    return parser.tables
+
+
+def test_metric_tables_page_holds_the_size_bins_and_the_mask_coverage(tmp_path):
+    """The page as a browser reads it: every table parsed back from the written file, in order."""
+    per_image = pd.DataFrame([
+        {"id": f"img{i}", "method": method, "dice": dice, "truth_fraction": share, "pred_fraction": pred}
+        for method, dices, preds in (("otsu", (0.5, 0.9), (0.0, 0.4)), ("diffseg_crf", (0.2, 0.6), (0.95, 0.99)))
+        for i, (dice, share, pred) in enumerate(zip(dices, (0.05, 0.4), preds, strict=True))
+    ])  # fmt: skip
+    summary = pd.DataFrame({"measure": ["ged"], "n": 2, "mean": [0.5]})
+    sections = [(SIZE_BINS_HEADING, dice_by_size_cells(dice_by_size(per_image, n_resamples=100)), "Bins of the lesion."),
+                (MASK_COVERAGE_HEADING, mask_coverage_cells(mask_coverage(per_image)), "Empty masks fail.")]
+    path = tmp_path / "metric_tables.html"
+    path.write_text(metric_tables_html(table1_rows(), summary, "", sections), encoding="utf-8")
+    tables = html_tables(path.read_text(encoding="utf-8"))
+    assert len(tables) == 4  # Table 1, the two sections, the GED summary
+    by_size, masks = ({row[0]: dict(zip(table[0], row, strict=True)) for row in table[1:]} for table in tables[1:3])
+    assert by_size["DiffSeg + DenseCRF"]["< 10 % (n = 1)"] == "0.200 [0.200, 0.200]"
+    assert by_size["Training-free (Otsu)"]["≥ 50 % (n = 0)"] == "–"
+    assert masks["Training-free (Otsu)"]["Empty masks"] == "1"
+    assert masks["DiffSeg + DenseCRF"]["All-lesion masks (≥ 90 % of the frame)"] == "2"
+    assert masks["DiffSeg + DenseCRF"]["Covers the frame"] == "yes"
+    page = path.read_text(encoding="utf-8")
+    assert page.index(SIZE_BINS_HEADING) < page.index(MASK_COVERAGE_HEADING) < page.index("Uncertainty")
+    assert "Bins of the lesion." in page and "Empty masks fail." in page

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
+from diffseg.evaluate import score_shard
 from diffseg.images import read_mask, write_png
 from diffseg.metrics import (
     JACCARD_THRESHOLD,
@@ -61,6 +62,23 @@ def test_empty_mask_conventions():
     assert false_alarm["specificity"] == pytest.approx(32 / 36)
     full = np.ones((6, 6), bool)
     assert segmentation_scores(full, full)["specificity"] == 1.0
+
+
+def test_score_shard_records_the_share_of_the_frame_of_the_truth_and_each_mask():
+    truth = [square(0, 0, 5), square(0, 0, 2)]  # 25 and 4 of 100 pixels
+    methods = {
+        "whole": np.ones((2, 10, 10), np.float32),
+        "empty": np.zeros((2, 10, 10), np.float32),
+        "square": np.stack([square(0, 0, 5), square(0, 0, 4)]).astype(np.float32),
+        "small_map": np.ones((2, 5, 5), np.float32) * 0.6,  # upsampled to the truth's 10 × 10, labelled at 0.5
+    }
+    scores = score_shard(["a", "b"], lambda j: truth[j], methods).set_index(["id", "method"])
+    assert scores["truth_fraction"].xs("a", level="id").tolist() == [0.25] * 4
+    assert scores["truth_fraction"].xs("b", level="id").tolist() == [0.04] * 4
+    assert scores.loc[("a", "whole"), "pred_fraction"] == 1.0 and scores.loc[("b", "empty"), "pred_fraction"] == 0.0
+    assert scores.loc[("b", "square"), "pred_fraction"] == 0.16 and scores.loc[("b", "square"), "dice"] == 8 / 20
+    assert scores.loc[("a", "small_map"), "pred_fraction"] == 1.0
+    assert scores.loc[("a", "square"), "dice"] == 1.0
 
 
 def test_masks_of_different_shapes_are_refused():

@@ -65,6 +65,7 @@ def test_report_shows_the_configuration_and_the_metric_tables(report):
     assert "shard_size" in page and "&quot;name&quot;: &quot;mini&quot;" in page
     tables = (page_path.parent / "mini" / "figures" / "metric_tables.html").read_text(encoding="utf-8")
     assert "DiffSeg + DenseCRF" in tables and "diversity" in tables
+    assert "Dice by lesion size" in tables and "Empty and frame-covering masks" in tables
 
 
 def test_report_renders_in_headless_chromium(report, tmp_path):

@@ -11,6 +11,7 @@ from diffseg.table import (
     METRICS,
     best_step,
     column_summary,
+    compared_methods,
     per_step_summary,
     step_methods,
     summarise,
@@ -48,6 +49,16 @@ def test_steps_are_found_in_step_order_and_the_best_by_mean_dice():
     assert best_step(frame) == "step_150"
     assert best_step(per_image_frame()) == "step_100"
     assert best_step(per_image_frame({"unet": [0.9]})) is None
+
+
+def test_compared_methods_are_table1s_rows_present_with_the_chosen_step():
+    assert compared_methods(per_image_frame()) == [
+        ("otsu", "otsu", "Training-free (Otsu)"), ("unet", "unet", "Supervised U-Net"),
+        ("best_step", "step_100", "DiffSeg best single step (t = 100)"),
+        ("diffseg_mean", "diffseg_mean", "DiffSeg mean-mask vote"), ("diffseg_crf", "diffseg_crf", "DiffSeg + DenseCRF"),
+    ]  # fmt: skip
+    assert compared_methods(per_image_frame({"diffseg_crf": [0.5], "unet": [0.9]})) == [
+        ("unet", "unet", "Supervised U-Net"), ("diffseg_crf", "diffseg_crf", "DiffSeg + DenseCRF")]
 
 
 def test_table1_rows_in_order_with_means_sds_and_cis():

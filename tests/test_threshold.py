@@ -28,10 +28,31 @@ def test_low_polarity_finds_a_dark_disk():
     disk, diff = _disk_map(contrast=-1.0)
     assert (binarise(normalise_map(diff, 1.0), "otsu", polarity="low") != disk).mean() < 0.02
     assert not binarise(normalise_map(diff, 1.0), "otsu", polarity="high")[disk].any()
-    # A fixed level is measured from the lesion's end of the map, whichever end that is.
+    # A fixed level is taken on the map turned so the lesion is high, whichever end that is.
     # A lower level takes in more of the lesion's surroundings, as it does on the absolute map.
     wide, narrow = (binarise(normalise_map(diff, 1.0), "fixed", level, polarity="low") for level in (0.2, 0.5))
     assert (narrow != disk).mean() < 0.02 and wide[narrow].all() and wide.sum() > narrow.sum()
+
+
+def test_value_on_a_lesion_low_map_is_the_level_counted_down_from_its_high_end():
+    # Hand-placed shares of the range: with polarity low a pixel is lesion below 1 - value.
+    normalised = np.array([[0.0, 0.3, 0.55, 0.65, 0.75, 0.85, 1.0]], np.float32)
+    assert binarise(normalised, "fixed", 0.4, "low").tolist() == [[True, True, True, False, False, False, False]]
+    assert binarise(normalised, "fixed", 0.2, "low").tolist() == [[True, True, True, True, True, False, False]]
+
+
+def test_value_04_on_the_luma_map_is_the_authors_gray_level():
+    """The authors brighten their 0…255 luma map ×1.2 and call a pixel lesion below gray 185 (their
+    level lies between 180 and 189): on every gray level of a ramp, value 0.4 agrees with them but for
+    the two levels their 185 / 1.2 = 154.2 and our 0.6 · 255 = 153 fall between; this file's 0.2 (the
+    `reduce_luma_signed` ablation) takes in 49 more, every gray level up to 203."""
+    gray = np.arange(256)
+    authors = np.minimum(gray * 1.2, 255) < 185
+    normalised = (gray / 255).astype(np.float32)[None, :]
+    ours = binarise(normalised, "fixed", 0.4, "low")[0]
+    assert np.flatnonzero(ours != authors).tolist() == [153, 154]
+    wide = binarise(normalised, "fixed", 0.2, "low")[0]
+    assert np.flatnonzero(wide != authors).tolist() == list(range(155, 204))
 
 
 def test_normalised_map_spans_zero_to_one_and_a_flat_map_gives_no_lesion():

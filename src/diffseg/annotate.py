@@ -3,8 +3,10 @@
 The images of a folder are segmented as test images are (noise differences, per-step masks,
 regions, DenseCRF fusion). This module adds what a clinic or a study takes away: per image the
 lesion area at original size, the GED diversity of the per-step masks as its uncertainty (it needs
-no annotation, docs/method.md §4), an overlay to look at, and a review flag for the most uncertain
-images; all of them in one CSV and one HTML page sorted by uncertainty.
+no annotation, docs/method.md §4), an overlay to look at, and a review flag with its reasons: the
+most uncertain images, and the fused masks that failed outright, being empty (no lesion found on an
+image taken for its lesion) or covering (nearly) the whole frame (no lesion outlined); all of them in
+one CSV and one HTML page, the flagged images first, each group sorted by uncertainty.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import numpy as np
 import pandas as pd
 from scipy import ndimage
 
+from diffseg.breakdown import ALL_LESION_SHARE, percent
 from diffseg.cohort import scan_folder
 from diffseg.errors import BadInputError, ConfigError
 from diffseg.evaluate import label_at_original_size
@@ -40,8 +43,13 @@ OVERLAY_MIN_SIDE = 256
 # The fused mask's outline: cyan stands apart from the red consistent and yellow ambiguous regions.
 OUTLINE_RGB = np.array([0, 200, 255], dtype=np.uint8)
 ANNOTATION_COLUMNS = [
-    "id", "height", "width", "area_pixels", "area_fraction", "diversity", "review", "mask", "overlay",
+    "id", "height", "width", "area_pixels", "area_fraction", "diversity", "review", "review_reason", "mask",
+    "overlay",
 ]  # fmt: skip
+# What annotate_shard measures; combine_annotations adds the review columns.
+SHARD_COLUMNS = [c for c in ANNOTATION_COLUMNS if c not in ("review", "review_reason")]
+# The reasons an image is flagged for review, in the order `review_reason` lists them.
+HIGH_DIVERSITY, EMPTY_MASK, COVERS_FRAME = "high diversity", "empty mask", "covers the frame"
 
 
 def model_image_size(model_dir: str | os.PathLike) -> int:
@@ -100,7 +108,7 @@ def annotate_shard(
     overlays_dir: str | os.PathLike,
     root: str | os.PathLike,
 ) -> pd.DataFrame:
-    """One row per image of a shard (columns of `ANNOTATION_COLUMNS` but `review`), and its overlay.
+    """One row per image of a shard (columns `SHARD_COLUMNS`), and its overlay.
 
     `manifest` is the prepared store's (with `image_path`); the shard's per-step masks, regions and
     CRF posteriors are read from their HDF5 files, and the fused mask from its ISIC-named PNG in
@@ -140,7 +148,7 @@ def annotate_shard(
                 "overlay": os.path.relpath(overlay_path, root),
             }
         )
-    return pd.DataFrame(rows, columns=[c for c in ANNOTATION_COLUMNS if c != "review"])
+    return pd.DataFrame(rows, columns=SHARD_COLUMNS)
 
 
 def review_cutoff(diversity: Sequence[float], quantile: float, cutoff: float | None = None) -> float:
@@ -155,16 +163,30 @@ def review_cutoff(diversity: Sequence[float], quantile: float, cutoff: float | N
     return float(np.quantile(diversity, quantile)) if len(diversity) else 1.0
 
 
+def review_reasons(table: pd.DataFrame, cutoff: float) -> pd.Series:
+    """Why each image is to be reviewed, `; `-joined (empty: no reason): its GED diversity is above
+    `cutoff`, its fused mask is empty, or the mask covers ≥ `ALL_LESION_SHARE` of the frame."""
+    reasons = {
+        HIGH_DIVERSITY: table["diversity"] > cutoff,
+        EMPTY_MASK: table["area_pixels"] == 0,
+        COVERS_FRAME: table["area_fraction"] >= ALL_LESION_SHARE,
+    }
+    return pd.Series(["; ".join(name for name, flagged in reasons.items() if flagged[i]) for i in table.index],
+                     index=table.index, dtype=object)
+
+
 def combine_annotations(
     tables: Sequence[pd.DataFrame], quantile: float, cutoff: float | None = None
 ) -> tuple[pd.DataFrame, float]:
-    """All shards' rows, flagged for review above the cutoff, most uncertain first; and the cutoff used."""
-    table = pd.concat(list(tables), ignore_index=True) if tables else pd.DataFrame(columns=ANNOTATION_COLUMNS)
+    """All shards' rows with their review flag and reasons (`review_reasons`), the flagged first and
+    each group most uncertain first; and the diversity cutoff used."""
+    table = pd.concat(list(tables), ignore_index=True) if tables else pd.DataFrame(columns=SHARD_COLUMNS)
     if table["id"].duplicated().any():
         raise ValueError(f"images annotated twice: {sorted(table.loc[table['id'].duplicated(), 'id'])[:5]}")
     used = review_cutoff(table["diversity"], quantile, cutoff)
-    table["review"] = table["diversity"] > used
-    table = table.sort_values(["diversity", "id"], ascending=[False, True], ignore_index=True)
+    table["review_reason"] = review_reasons(table, used)
+    table["review"] = table["review_reason"] != ""
+    table = table.sort_values(["review", "diversity", "id"], ascending=[False, False, True], ignore_index=True)
     return table[ANNOTATION_COLUMNS], used
 
 
@@ -189,6 +211,8 @@ def summary_html(
     annotation folder is moved and stays small for cohorts of thousands of images.
     """
     flagged = int(table["review"].sum())
+    counts = {reason: int(table["review_reason"].str.contains(reason, regex=False).sum())
+              for reason in (HIGH_DIVERSITY, EMPTY_MASK, COVERS_FRAME)}
     legend = " ".join(
         f'<span class="swatch" style="background: rgb{tuple(int(c) for c in rgb)}"></span> {html.escape(name)}'
         for name, rgb in (
@@ -199,14 +223,16 @@ def summary_html(
     )
     header = [
         f"<h1>{html.escape(title)}</h1>",
-        f"<p>{len(table)} images, {flagged} flagged for review: GED diversity above {cutoff:.3f} "
-        f"({html.escape(cutoff_rule)}). Most uncertain first.</p>",
+        f"<p>{len(table)} images, {flagged} flagged for review: {counts[HIGH_DIVERSITY]} with a GED diversity "
+        f"above {cutoff:.3f} ({html.escape(cutoff_rule)}), {counts[EMPTY_MASK]} with an empty mask (no lesion "
+        f"found) and {counts[COVERS_FRAME]} with a mask covering ≥ {percent(ALL_LESION_SHARE)} of the frame "
+        "(no lesion outlined). Flagged images first, each group most uncertain first.</p>",
         *(f"<p>{html.escape(note)}</p>" for note in notes),
         f"<p>{legend}</p>",
     ]
     rows = [
         "<tr><th>#</th><th>overlay</th><th>id</th><th>size (H×W)</th><th>lesion area (px)</th>"
-        "<th>lesion fraction</th><th>GED diversity</th><th>review</th><th>mask</th></tr>"
+        "<th>lesion fraction</th><th>GED diversity</th><th>review: why</th><th>mask</th></tr>"
     ]
     rows += [_table_row(rank, row) for rank, row in enumerate(table.itertuples(index=False), start=1)]
     return (
@@ -232,7 +258,7 @@ def _table_row(rank: int, row) -> str:
         str(row.area_pixels),
         f"{row.area_fraction:.3f}",
         f"{row.diversity:.3f}",
-        "review" if row.review else "",
+        html.escape(row.review_reason),
         f'<a href="{mask}">PNG</a>',
     ]
     tds = "".join(

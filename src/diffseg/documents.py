@@ -48,6 +48,11 @@ def document_header(title: str, run: dict, extra: dict[str, str] | None = None) 
     ]
 
 
+def markdown_sections(sections: dict[str, str] | None) -> list[str]:
+    """The lines of one `## heading` section per item of `sections` (heading → Markdown)."""
+    return [line for heading, body in (sections or {}).items() for line in (f"## {heading}", "", body.rstrip(), "")]
+
+
 def configuration_section(run: dict) -> list[str]:
     return ["## Configuration", "", "```yaml", run["config"].rstrip(), "```", ""]
 
@@ -62,9 +67,12 @@ def format_duration(span: datetime.timedelta | None) -> str:
     return f"{seconds // 60} min {seconds % 60:02d} s"
 
 
-def run_document(table1_md: str, ged_summary: pd.DataFrame, run: dict, stages_md: str) -> str:
+def run_document(
+    table1_md: str, ged_summary: pd.DataFrame, run: dict, stages_md: str, sections: dict[str, str] | None = None
+) -> str:
     """The document of one run (docs/default_run.md for the embedded default): how it was made, its
-    Table 1, the GED summary and the code that computed each stage."""
+    Table 1, `sections` (heading → Markdown, e.g. `diffseg.breakdown.breakdown_sections`), the GED
+    summary and the code that computed each stage."""
     ged_rows = [f"| {row.measure} | {row.n} | {row.mean:.3f} [{row.ci_low:.3f}, {row.ci_high:.3f}] |"
                 for row in ged_summary.itertuples()]
     parts = [
@@ -74,6 +82,7 @@ def run_document(table1_md: str, ged_summary: pd.DataFrame, run: dict, stages_md
         "",
         table1_md.rstrip(),
         "",
+        *markdown_sections(sections),
         "## Uncertainty: GED of the per-step masks",
         "",
         "| Measure | n | Mean [95 % CI] |",

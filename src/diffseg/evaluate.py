@@ -29,7 +29,9 @@ def score_shard(
     ground_truth: Callable[[int], np.ndarray],
     methods: Mapping[str, np.ndarray],
 ) -> pd.DataFrame:
-    """One row per (image, method): every metric of `segmentation_scores` at original resolution.
+    """One row per (image, method): every metric of `segmentation_scores` at original resolution,
+    and the share of the frame the true lesion (`truth_fraction`) and the method's mask
+    (`pred_fraction`) cover there, which tell lesion sizes and empty or frame-covering masks apart.
 
     `ground_truth(j)` returns the original-resolution mask of the j-th image of the shard; each
     value of `methods` is an `(n, h, w)` stack of maps in the same image order.
@@ -38,6 +40,7 @@ def score_shard(
     for j, image_id in enumerate(ids):
         truth = np.asarray(ground_truth(j), dtype=bool)
         for method, maps in methods.items():
-            scores = segmentation_scores(label_at_original_size(maps[j], truth.shape), truth)
-            rows.append({"id": image_id, "method": method, **scores})
+            pred = label_at_original_size(maps[j], truth.shape)
+            rows.append({"id": image_id, "method": method, "truth_fraction": float(truth.mean()),
+                         "pred_fraction": float(pred.mean()), **segmentation_scores(pred, truth)})
     return pd.DataFrame(rows)

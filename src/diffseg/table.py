@@ -82,6 +82,19 @@ def best_step(per_image: pd.DataFrame) -> str | None:
     return max(steps, key=lambda m: means[m])  # the first (earliest) step wins a tie
 
 
+def compared_methods(per_image: pd.DataFrame) -> list[tuple[str, str, str]]:
+    """(row key, method in the scores, label) of every row of Table 1 present in the scores, in the
+    order of `LABELS`; the best-step row names its chosen step."""
+    chosen_step = best_step(per_image)
+    present = set(per_image["method"])
+    rows = []
+    for key, label in LABELS.items():
+        method = chosen_step if key == "best_step" else key
+        if method in present:
+            rows.append((key, method, label + (f" (t = {int(method[5:])})" if key == "best_step" else "")))
+    return rows
+
+
 def table1(per_image: pd.DataFrame, n_resamples: int = 2000, seed: int = 0) -> pd.DataFrame:
     """One row per compared method present in the scores, in the order of `LABELS`.
 
@@ -92,16 +105,11 @@ def table1(per_image: pd.DataFrame, n_resamples: int = 2000, seed: int = 0) -> p
     that p-value Holm-adjusted over the table's comparisons. The CRF row has NaN there.
     """
     _check_columns(per_image, ("id", "method", *METRICS))
-    chosen_step = best_step(per_image)
     dice = per_image.pivot(index="id", columns="method", values="dice")  # (images, methods)
     rows = []
-    for key, label in LABELS.items():
-        method = chosen_step if key == "best_step" else key
-        if method is None or method not in dice.columns:
-            continue
+    for key, method, label in compared_methods(per_image):
         scores = per_image[per_image["method"] == method]
-        row = {"key": key, "method": label + (f" (t = {int(method[5:])})" if key == "best_step" else ""),
-               "n": len(scores)}
+        row = {"key": key, "method": label, "n": len(scores)}
         for metric in METRICS:
             stats = summarise(scores[metric].to_numpy(dtype=float), n_resamples, seed)
             row |= {f"{metric}_{name}": value for name, value in stats.items()}

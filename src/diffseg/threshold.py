@@ -45,9 +45,11 @@ def binarise(
 ) -> np.ndarray:
     """Lesion mask `(H, W)` bool of a map normalised to [0, 1].
 
-    A fixed `value` is measured from the lesion's end of the map: with polarity `low` a pixel is
-    lesion below 1 − value, so one level serves both maps (the authors' ~0.72 of the brightened
-    luma map is 0.28 here).
+    A fixed `value` is a level on the map turned so the lesion is high: with polarity `low` a pixel
+    is lesion below 1 − value (the value is measured down from the healthy, high end), so one level
+    serves both maps. The authors' level on their luma map, a gray level of about 185 of 255 after
+    brightening it ×1.2, lesion below, lies at 185 / 1.2 / 255 ≈ 0.6 of the map's range: `value`
+    0.4 here.
     """
     if method not in METHODS:
         raise ValueError(f"threshold.method {method!r} is not one of {METHODS}")

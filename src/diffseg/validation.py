@@ -12,11 +12,12 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from diffseg.documents import configuration_section, document_header
+from diffseg.breakdown import ALL_LESION_SHARE, FRAME_COVERING_RULE, coverage, coverage_cell, percent
+from diffseg.documents import configuration_section, document_header, markdown_sections
 from diffseg.metrics import holm, paired_wilcoxon
 from diffseg.table import REFERENCE, best_step, markdown_table, p_value_text, summarise
 
-FUSED_ROWS = {"best_step": "best single step", "diffseg_mean": "mean-mask vote", "diffseg_crf": "+ DenseCRF"}
+FUSED_ROWS = {"best_step": "best single step", "diffseg_mean": "mean-mask vote", "diffseg_crf": "DiffSeg + CRF"}
 
 
 def pooled_scores(fold_scores: dict[int, pd.DataFrame]) -> pd.DataFrame:
@@ -40,15 +41,18 @@ def per_fold_dice(pooled: pd.DataFrame) -> pd.DataFrame:
 
 
 def fused_summary(pooled: pd.DataFrame, n_resamples: int, seed: int) -> dict[str, float]:
-    """Dice mean and CI of the best step, the vote and DiffSeg + CRF of one variant's pooled scores."""
+    """Dice mean and CI of the best step, the vote and DiffSeg + CRF of one variant's pooled scores,
+    the coverage of their masks (`<key>_n`, `_empty`, `_all_lesion`, `_pred_fraction_mean`,
+    `_covers_frame`; `diffseg.breakdown.coverage`) and `covers_frame`: whether any of them covers the frame."""
     row: dict[str, float] = {}
     chosen = best_step(pooled)
     row["best_step"] = int(chosen[5:]) if chosen else np.nan
     for key in FUSED_ROWS:
-        method = chosen if key == "best_step" else key
-        dice = pooled.loc[pooled["method"] == method, "dice"].to_numpy(dtype=float) if method else np.array([])
-        stats = summarise(dice, n_resamples, seed)
+        scores = pooled[pooled["method"] == (chosen if key == "best_step" else key)]
+        stats = summarise(scores["dice"].to_numpy(dtype=float), n_resamples, seed)
         row |= {f"{key}_dice_{name}": stats[name] for name in ("mean", "ci_low", "ci_high")}
+        row |= {f"{key}_{name}": value for name, value in coverage(scores["pred_fraction"]).items()}
+    row["covers_frame"] = any(row[f"{key}_covers_frame"] for key in FUSED_ROWS)
     return row
 
 
@@ -108,7 +112,7 @@ def _dice_cell(row: pd.Series, key: str) -> str:
 
 def ablation_markdown(table: pd.DataFrame) -> str:
     """The ablation table as Markdown, with its reading notes."""
-    header = ["Ablation", "Override", "Best step (t)", "Mean-mask vote", "DiffSeg + CRF",
+    header = ["Ablation", "Override", "Best step (t)", "Mean-mask vote", "DiffSeg + CRF", "DiffSeg + CRF masks",
               "ΔDice CRF vs default", "p", "p (Holm)", "ΔDice CRF vs Otsu", "p", "p (Holm)"]
     rows = []
     for _, row in table.iterrows():
@@ -120,7 +124,7 @@ def ablation_markdown(table: pd.DataFrame) -> str:
                       p_value_text(row[f"p_crf_vs_{reference}"]), p_value_text(row[f"p_holm_crf_vs_{reference}"])]
         rows.append([row["variant"], f"`{row['override']}`" if row["override"] != "–" else "–",
                      _dice_cell(row, "best_step") + step, _dice_cell(row, "diffseg_mean"),
-                     _dice_cell(row, "diffseg_crf"), *tests])
+                     _dice_cell(row, "diffseg_crf"), _masks_cell(row), *tests])
     lines = markdown_table(header, rows)
     notes = [
         "",
@@ -130,8 +134,20 @@ def ablation_markdown(table: pd.DataFrame) -> str:
         "signed-rank); p (Holm): every p-value of the table Holm-adjusted as one family. The best step",
         "is chosen on the scored images. Rows chosen by looking at this table",
         "are chosen on the images they are scored on: their lead over the default is optimistic.",
+        "DiffSeg + CRF masks: their mean share of the frame and how many are empty or all lesion (cover",
+        f"≥ {percent(ALL_LESION_SHARE)} of it); **covers the frame** marks a row whose best-step, vote or CRF masks",
+        f"{FRAME_COVERING_RULE}: its Dice is the lesions' share, not a segmentation.",
     ]
     return "\n".join(lines + notes) + "\n"
+
+
+def _masks_cell(row: pd.Series) -> str:
+    """The CRF masks' coverage, led by a warning naming the fused rows whose masks cover the frame."""
+    cell = coverage_cell(row, "diffseg_crf")
+    if not row["covers_frame"]:
+        return cell
+    names = ", ".join(name for key, name in FUSED_ROWS.items() if row[f"{key}_covers_frame"])
+    return f"**covers the frame** ({names}); {cell}"
 
 
 def per_fold_markdown(per_fold: pd.DataFrame) -> str:
@@ -145,10 +161,11 @@ def per_fold_markdown(per_fold: pd.DataFrame) -> str:
 
 def validation_document(
     table1_md: str, per_fold: pd.DataFrame, provenance: dict, ablation_md: str | None = None,
-    stages_md: str | None = None,
+    stages_md: str | None = None, sections: dict[str, str] | None = None,
 ) -> str:
-    """docs/validation.md: the protocol, how it was run, the cross-validated Table 1, the mean Dice per
-    fold, (from `snakemake ablate`) the ablation table, and the code that computed each stage."""
+    """docs/validation.md: the protocol, how it was run, the cross-validated Table 1, `sections`
+    (heading → Markdown, e.g. `diffseg.breakdown.breakdown_sections`), the mean Dice per fold, (from
+    `snakemake ablate`) the ablation table, and the code that computed each stage."""
     run = provenance
     parts = [
         *document_header("Cross-validated validation", run,
@@ -167,6 +184,7 @@ def validation_document(
         "",
         table1_md.rstrip(),
         "",
+        *markdown_sections(sections),
         "## Mean Dice per fold",
         "",
         per_fold_markdown(per_fold).rstrip(),

@@ -92,6 +92,10 @@ rule table1:
         per_step="results/{root}/evaluation/per_step.csv",
         table="results/{root}/evaluation/table1.csv",
         markdown="results/{root}/evaluation/table1.md",
+        size_bins="results/{root}/evaluation/size_bins.csv",
+        size_bins_markdown="results/{root}/evaluation/size_bins.md",
+        mask_coverage="results/{root}/evaluation/mask_coverage.csv",
+        mask_coverage_markdown="results/{root}/evaluation/mask_coverage.md",
     log:
         "logs/{root}/table1.log",
     benchmark:
@@ -105,12 +109,14 @@ rule table1:
 
 
 # The main run's own document (`make docs` copies the embedded default's to docs/default_run.md):
-# Table 1, the GED summary and the commit of every job. It waits for every other result of the run,
-# so its run time spans the whole run.
+# Table 1, Dice by lesion size, the empty and frame-covering masks, the GED summary and the commit of
+# every job. It waits for every other result of the run, so its run time spans the whole run.
 rule run_document:
     input:
         results=run_outputs,
         table1=f"results/{DATASET}/evaluation/table1.md",
+        size_bins=f"results/{DATASET}/evaluation/size_bins.md",
+        mask_coverage=f"results/{DATASET}/evaluation/mask_coverage.md",
         ged_summary=f"results/{DATASET}/uncertainty/ged_summary.csv",
     output:
         document=f"results/{DATASET}/run.md",

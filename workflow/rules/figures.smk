@@ -117,6 +117,10 @@ rule figure_table1:
     input:
         table="results/{root}/evaluation/table1.csv",
         markdown="results/{root}/evaluation/table1.md",
+        size_bins="results/{root}/evaluation/size_bins.csv",
+        size_bins_markdown="results/{root}/evaluation/size_bins.md",
+        mask_coverage="results/{root}/evaluation/mask_coverage.csv",
+        mask_coverage_markdown="results/{root}/evaluation/mask_coverage.md",
         ged_summary="results/{root}/uncertainty/ged_summary.csv",
     output:
         figure=report(

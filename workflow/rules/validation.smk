@@ -23,6 +23,10 @@ rule validation_table:
         table=f"{VALIDATION}/table1.csv",
         markdown=f"{VALIDATION}/table1.md",
         per_fold=f"{VALIDATION}/per_fold.csv",
+        size_bins=f"{VALIDATION}/size_bins.csv",
+        size_bins_markdown=f"{VALIDATION}/size_bins.md",
+        mask_coverage=f"{VALIDATION}/mask_coverage.csv",
+        mask_coverage_markdown=f"{VALIDATION}/mask_coverage.md",
     log:
         f"logs/{DATASET}/validate/validation_table.log",
     benchmark:
@@ -65,6 +69,8 @@ rule validation_document:
     input:
         table1=f"{VALIDATION}/table1.md",
         per_fold=f"{VALIDATION}/per_fold.csv",
+        size_bins=f"{VALIDATION}/size_bins.md",
+        mask_coverage=f"{VALIDATION}/mask_coverage.md",
     output:
         document=f"{VALIDATION}/validation.md",
     log:
@@ -84,6 +90,8 @@ use rule validation_document as ablation_document with:
     input:
         table1=f"{VALIDATION}/table1.md",
         per_fold=f"{VALIDATION}/per_fold.csv",
+        size_bins=f"{VALIDATION}/size_bins.md",
+        mask_coverage=f"{VALIDATION}/mask_coverage.md",
         ablation=f"{VALIDATION}/ablation_table.md",
     output:
         document=f"{VALIDATION}/ablation.md",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+from collections.abc import Sequence
 
 import pandas as pd
 
@@ -18,8 +19,12 @@ p.note { max-width: 60em; color: #444; }
 """
 
 
-def metric_tables_html(table1: pd.DataFrame, ged_summary: pd.DataFrame, notes: str = "") -> str:
-    """Table 1 (mean [95 % CI] per metric, ΔDice and p against DiffSeg + CRF) and the GED summary."""
+def metric_tables_html(
+    table1: pd.DataFrame, ged_summary: pd.DataFrame, notes: str = "",
+    sections: Sequence[tuple[str, pd.DataFrame, str]] = (),
+) -> str:
+    """Table 1 (mean [95 % CI] per metric, ΔDice and p against DiffSeg + CRF), `sections` (heading,
+    table of display cells, notes: e.g. Dice by lesion size, `diffseg.breakdown`) and the GED summary."""
     shown = pd.DataFrame({"Method": table1["method"], "n": table1["n"]})
     for metric in SHOWN:
         shown[METRIC_NAMES[metric]] = [
@@ -33,14 +38,19 @@ def metric_tables_html(table1: pd.DataFrame, ged_summary: pd.DataFrame, notes: s
             if column in table1:
                 shown[name] = table1[column].map(lambda p: "–" if pd.isna(p) else f"{p:.2g}")
     uncertainty = ged_summary.rename(columns={"measure": "Measure"})
-    paragraphs = "".join(f'<p class="note">{html.escape(line)}</p>' for line in notes.split("\n\n") if line.strip())
+    extra = "".join(f"<h2>{html.escape(heading)}</h2>{cells.to_html(index=False, escape=True)}{_paragraphs(text)}"
+                    for heading, cells, text in sections)
     return (
         f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>Metric tables</title><style>{STYLE}</style>"
         "</head><body><h2>Table 1: segmentation at original resolution</h2>"
-        f"{shown.to_html(index=False, escape=True)}{paragraphs}"
+        f"{shown.to_html(index=False, escape=True)}{_paragraphs(notes)}{extra}"
         "<h2>Uncertainty: GED of the per-step masks</h2>"
         f"{uncertainty.to_html(index=False, float_format=lambda v: f'{v:.3f}')}</body></html>"
     )
+
+
+def _paragraphs(notes: str) -> str:
+    return "".join(f'<p class="note">{html.escape(line)}</p>' for line in notes.split("\n\n") if line.strip())
 
 
 def markdown_notes(markdown: str) -> str:
