@@ -1,10 +1,10 @@
 # Snakemake glue: the DDPM on the training lesion images and healthy skin (one class-conditional
-# network, or the authors' pair of one network per semantic).
+# network, two independent ones, or the authors' fine-tuned pair: semantics.model).
 import torch
 
 from diffseg.device import pick_device
 from diffseg.errors import ConfigError
-from diffseg.healthy import healthy_training_set
+from diffseg.healthy import healthy_training_set, own_skin_per_lesion
 from diffseg.logs import redirect_to
 from diffseg.semantic_training import train_semantics
 from diffseg.shards import evaluation_positions
@@ -24,6 +24,9 @@ with redirect_to(snakemake.log[0]):
         lesions,
         healthy,
         snakemake.params.semantics,
+        healthy_per_lesion=own_skin_per_lesion(
+            snakemake.params.healthy["source"], snakemake.params.healthy["crops_per_image"]
+        ),
         workdir=snakemake.params.workdir,
         out_dir=snakemake.output.model,
         loss_csv=snakemake.output.loss,

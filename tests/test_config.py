@@ -22,7 +22,15 @@ def test_defaults_are_filled_from_the_schema():
     config = load_default_config()
     validate(config, SCHEMA)
     assert config["extraction"]["steps"] == [60, 70, 80, 90, 100, 110, 120, 130, 140, 150]
-    assert config["semantics"] == {"a": "healthy", "b": "lesion", "model": "conditional", "t_ranges": {}}
+    assert config["semantics"] == {
+        "a": "healthy",
+        "b": "lesion",
+        "model": "conditional",
+        "t_ranges": {},
+        "finetune_steps": None,
+        "finetune_t_range": [50, 60],
+    }
+    assert config["train"]["lesion_share"] == 0.5
     assert config["crf"]["bilateral_sxy"] == 80 and config["crf"]["bilateral_srgb"] == 13
     assert config["dataset"]["synthetic"]["n_lesion"] == 240
 

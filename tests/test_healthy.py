@@ -12,6 +12,7 @@ from diffseg.healthy import (
     border_crop_lesion_fraction,
     border_crops,
     healthy_training_set,
+    own_skin_per_lesion,
 )
 from diffseg.store import ImageStore, write_store
 from diffseg.synthetic import write_synthetic_cohort
@@ -37,6 +38,15 @@ def test_crops_of_an_image_with_a_central_lesion_hold_skin_only():
     crops = border_crops(image, 0.25, 8)
     assert crops.shape == (8, 32, 32, 3)
     assert crops.min() > 150
+
+
+def test_each_image_owns_the_consecutive_crops_cut_from_it():
+    images = np.stack([np.full((16, 16, 3), value, dtype=np.uint8) for value in (10, 200, 90)])
+    per_image = own_skin_per_lesion("border_crops", 4)
+    crops = border_crops(images, 0.25, per_image)
+    for i, value in enumerate((10, 200, 90)):
+        assert (crops[i * per_image : (i + 1) * per_image] == value).all()
+    assert own_skin_per_lesion("synthetic", 4) == own_skin_per_lesion("folder", 4) == 0
 
 
 def test_lesion_fraction_of_the_crops_is_measured_with_the_masks():

@@ -9,7 +9,14 @@ import torch
 
 from diffseg.errors import ConfigError
 from diffseg.model import load_model
-from diffseg.train import CHECKPOINT_NAME, TrainSettings, train_ddpm
+from diffseg.train import (
+    CHECKPOINT_NAME,
+    SampleTargets,
+    TrainSettings,
+    _draw_batch,
+    balanced_picks,
+    train_ddpm,
+)
 
 SIZE = 16
 
@@ -69,3 +76,62 @@ def test_bad_settings_name_the_key():
         TrainSettings(t_min=500, t_max=100)
     with pytest.raises(ConfigError, match="train.steps"):
         TrainSettings(steps=0)
+    with pytest.raises(ConfigError, match="lesion_share"):
+        TrainSettings(lesion_share=1.5)
+
+
+def test_semantics_are_drawn_in_the_configured_ratio_whatever_their_image_counts():
+    labels = torch.tensor([1] * 10 + [0] * 40)  # four healthy crops per lesion image
+    for share in (0.5, 0.3):
+        picks = balanced_picks(labels, 20_000, share, torch.Generator().manual_seed(0))
+        realised = float((labels[picks] == 1).float().mean())
+        assert abs(realised - share) < 0.015, (share, realised)
+    # Within a semantic every image is drawn, about equally often.
+    counts = torch.bincount(picks, minlength=len(labels))
+    assert counts.min() > 0 and counts[:10].float().std() / counts[:10].float().mean() < 0.1
+    # Uniform sampling would have drawn lesion images a fifth of the time; 0.5 draws ~1:1.
+    picks = balanced_picks(labels, 20_000, 0.5, torch.Generator().manual_seed(1))
+    lesion = int((labels[picks] == 1).sum())
+    assert 0.95 < lesion / (len(picks) - lesion) < 1.05
+
+
+def test_one_semantic_alone_is_drawn_uniformly():
+    picks = balanced_picks(torch.ones(5, dtype=torch.long), 1000, 0.5, torch.Generator().manual_seed(0))
+    assert set(picks.tolist()) == set(range(5))
+
+
+def test_the_run_records_how_many_lesion_and_healthy_images_it_drew(tmp_path, caplog):
+    rng = np.random.default_rng(1)
+    images = rng.integers(0, 256, (10, SIZE, SIZE, 3), dtype=np.uint8)
+    labels = np.array([1, 1] + [0] * 8)
+    settings = TrainSettings(steps=40, batch_size=8, seed=0, lesion_share=0.5)
+    with caplog.at_level("INFO", logger="diffseg"):
+        train_ddpm(images, labels, tmp_path / "w", tmp_path / "ema", tmp_path / "loss.csv", settings, "tiny", SIZE)
+    loss = pd.read_csv(tmp_path / "loss.csv")
+    assert (loss["lesion_draws"] + loss["healthy_draws"] == 8).all()
+    lesion, healthy = int(loss["lesion_draws"].sum()), int(loss["healthy_draws"].sum())
+    assert 0.4 < lesion / (lesion + healthy) < 0.6  # 320 draws; uniform drawing would give 0.2
+    assert f"{lesion} lesion, {healthy} healthy" in caplog.text
+
+
+def test_a_sample_prediction_draws_each_image_a_target_among_its_own_rows():
+    pixels = torch.arange(3, dtype=torch.float32)[:, None, None, None].expand(3, 3, 4, 4).contiguous()
+    own = torch.arange(6, dtype=torch.float32)[:, None, None, None].expand(6, 3, 4, 4).contiguous()
+    settings = TrainSettings(batch_size=64, seed=0)
+    classes = torch.ones(3, dtype=torch.long)
+    batch = _draw_batch(pixels, classes, (own, 2), settings, torch.Generator().manual_seed(0), "cpu")
+    x0, target = batch[0][:, 0, 0, 0], batch[1][:, 0, 0, 0]
+    assert set((target // 2 == x0).tolist()) == {True}  # image i's targets are rows 2i and 2i + 1
+    assert set(target.tolist()) == set(range(6))
+    anywhere = _draw_batch(pixels, classes, (own, 0), settings, torch.Generator().manual_seed(0), "cpu")
+    assert not (anywhere[1][:, 0, 0, 0] // 2 == anywhere[0][:, 0, 0, 0]).all()
+
+
+def test_targets_need_sample_prediction_and_a_whole_number_per_image(data, tmp_path):
+    images, labels = data
+    settings = TrainSettings(steps=1, batch_size=2)
+    run = (images, labels, tmp_path / "w", tmp_path / "e", tmp_path / "l.csv", settings, "tiny", SIZE)
+    with pytest.raises(ValueError, match="prediction 'sample'"):
+        train_ddpm(*run, targets=SampleTargets(images, 1))
+    with pytest.raises(ValueError, match="per image"):
+        train_ddpm(*run, prediction="sample", targets=SampleTargets(images[:5], 1))

@@ -54,6 +54,13 @@ def healthy_training_set(
     raise ConfigError(f"healthy.source {source!r} is not one of {HEALTHY_SOURCES}")
 
 
+def own_skin_per_lesion(source: str, crops_per_image: int) -> int:
+    """How many consecutive images of `healthy_training_set` are each training lesion image's own
+    skin: its border crops under `border_crops` (image i's are rows [i · crops, (i + 1) · crops)),
+    none (0) under the other sources, whose healthy images belong to no lesion image."""
+    return crops_per_image if source == "border_crops" else 0
+
+
 def _synthetic_healthy(store, size: int, seed: int) -> np.ndarray:
     healthy = np.flatnonzero((store.split == "train") & (store.label == 0))
     if len(healthy):
@@ -111,7 +118,8 @@ def border_crop_boxes(
 
 
 def border_crops(images: np.ndarray, crop_fraction: float, crops_per_image: int) -> np.ndarray:
-    """Border crops of `images` `(n, S, S, 3) uint8`, each enlarged back to `S`: `(n · crops, S, S, 3)`."""
+    """Border crops of `images` `(n, S, S, 3) uint8`, each enlarged back to `S`: `(n · crops, S, S, 3)`,
+    image i's at rows [i · crops, (i + 1) · crops) (`own_skin_per_lesion`)."""
     images = np.asarray(images)
     if images.ndim != 4 or len(images) == 0:
         raise ValueError(f"border crops need a non-empty (n, S, S, 3) stack, got shape {images.shape}")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -93,7 +94,8 @@ def load_model(
     `ConfigError` names the file and each differing key, rather than a shape error deep in torch.
     """
     if is_pair(directory):
-        return load_pair(directory, lambda network: load_model(network, device, preset, image_size)).eval()
+        load_network = partial(load_model, device=device, preset=preset, image_size=image_size)
+        return load_pair(directory, load_network, build_scheduler().alphas_cumprod).eval()
     config_path = Path(directory) / "config.json"
     if not config_path.is_file():
         raise BadInputError(directory, "no saved model here (config.json is missing)")

@@ -1,9 +1,15 @@
 """Training the class-conditional DDPM ε_θ(x_t, t, c) from image-level labels (docs/method.md §1).
 
-One explicit loop: draw a batch, flip it, replace its label by the null class with probability
-`label_dropout`, draw t and ε, x_t = sqrt(ᾱ_t) x_0 + sqrt(1 − ᾱ_t) ε, minimise ‖ε − ε_θ(x_t, t, c)‖²
-with AdamW and gradient clipping, and update an exponential moving average of the weights, which is
-the model inference uses.
+One explicit loop: draw a batch (each element a lesion image with probability `lesion_share`, else
+a healthy one, so the two semantics are seen in that ratio whatever their image counts), flip it,
+replace its label by the null class with probability `label_dropout`, draw t and ε,
+x_t = sqrt(ᾱ_t) x_0 + sqrt(1 − ᾱ_t) ε, minimise ‖ε − ε_θ(x_t, t, c)‖² with AdamW and gradient
+clipping, and update an exponential moving average of the weights, which is the model inference uses.
+
+The same loop trains the networks of the authors' fine-tuned pair (docs/method.md §7): `prediction`
+"sample" makes the network predict x̂₀ instead of ε (`diffseg.prediction`), `targets` gives each
+image the x̂₀ it must be mapped to (another image than its own), and `initial` the weights to start
+from.
 
 Every random number of the loop comes from one seeded CPU generator, so a run is repeatable on CPU
 and does not depend on the device's RNG. Checkpoints (`workdir/checkpoint.pt`, written atomically)
@@ -34,6 +40,7 @@ from diffseg.device import seed_everything
 from diffseg.errors import BadInputError, ConfigError
 from diffseg.logs import log, progress
 from diffseg.model import build_scheduler, build_unet, save_model
+from diffseg.prediction import checked_prediction
 from diffseg.semantics import HEALTHY, LESION, NULL
 from diffseg.tensors import to_network_input
 
@@ -58,6 +65,7 @@ class TrainSettings:
     t_min: int = 0
     t_max: int = 1000
     seed: int = 0
+    lesion_share: float = 0.5
 
     def __post_init__(self):
         for name in ("steps", "batch_size", "checkpoint_every"):
@@ -67,8 +75,23 @@ class TrainSettings:
             raise ConfigError(
                 f"train.t_min < train.t_max must lie in [0, 1000], got {self.t_min}, {self.t_max}"
             )
-        if not 0 <= self.label_dropout <= 1 or not 0 <= self.ema_decay <= 1:
-            raise ConfigError("train.label_dropout and train.ema_decay must lie in [0, 1]")
+        if not all(0 <= value <= 1 for value in (self.label_dropout, self.ema_decay, self.lesion_share)):
+            raise ConfigError(
+                "train.label_dropout, train.ema_decay and train.lesion_share must lie in [0, 1]"
+            )
+
+
+@dataclass(frozen=True)
+class SampleTargets:
+    """The x̂₀ each training image is mapped to, when it is not the image itself (docs/method.md §7).
+
+    `images` `(M, size, size, 3) uint8`. With `per_image` > 0, training image i draws its target from
+    rows [i · per_image, (i + 1) · per_image) (its own border crops, in `healthy.border_crops`' order);
+    with 0, from every row.
+    """
+
+    images: np.ndarray
+    per_image: int
 
 
 class EMA:
@@ -122,39 +145,93 @@ def train_ddpm(
     preset: str,
     size: int,
     device: torch.device | str = "cpu",
+    prediction: str = "epsilon",
+    targets: SampleTargets | None = None,
+    initial: torch.nn.Module | None = None,
 ) -> list[float]:
     """Train ε_θ on `images` `(N, size, size, 3) uint8` with class `labels` `(N,)` (0 healthy, 1 lesion).
 
-    Resumes from `workdir/checkpoint.pt` when it belongs to the same data and settings; saves the EMA
-    weights to `out_dir` (`save_model`) and the loss per step to `loss_csv`. Returns the losses.
+    `prediction` "sample" trains the network to predict x̂₀ instead: the image itself, or its
+    `targets`. `initial` is a network of the same preset whose weights training starts from.
+    Resumes from `workdir/checkpoint.pt` when it belongs to the same data, settings and start; saves
+    the EMA weights to `out_dir` (`save_model`) and, per step, the loss and how many of the batch's
+    elements were lesion and healthy images to `loss_csv`. Returns the losses.
     """
     images, labels = _checked_training_data(images, labels, size)
+    prediction = checked_prediction(prediction)
+    target_images = _checked_targets(targets, prediction, len(images), size)
     device = torch.device(device)
-    fingerprint = _fingerprint(images, labels, settings, preset, size)
     seed_everything(settings.seed)
     unet = build_unet(preset, size).to(device).train()
+    if initial is not None:
+        unet.load_state_dict(initial.state_dict())
+    fingerprint = _fingerprint(images, labels, settings, preset, size, prediction, targets, initial)
     ema = EMA(unet, settings.ema_decay)
     optimiser = torch.optim.AdamW(unet.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
     generator = torch.Generator().manual_seed(settings.seed)
     checkpoint = Path(workdir) / CHECKPOINT_NAME
-    losses = _resume(checkpoint, fingerprint, settings.steps, unet, ema, optimiser, generator)
+    history = _resume(checkpoint, fingerprint, settings.steps, unet, ema, optimiser, generator)
     alphas_cumprod = build_scheduler().alphas_cumprod
     pixels = to_network_input(images, device)
     classes = torch.from_numpy(labels)
-    bar = progress(range(len(losses), settings.steps), desc="DDPM", total=settings.steps, initial=len(losses))
+    goals = None if target_images is None else (to_network_input(target_images, device), targets.per_image)
+    done = len(history["loss"])
+    bar = progress(range(done, settings.steps), desc="DDPM", total=settings.steps, initial=done)
     for step in bar:
-        batch = _draw_batch(pixels, classes, settings, generator, device)
-        losses.append(_train_step(unet, optimiser, settings, alphas_cumprod, *batch))
+        x0, target, noise, t, c, lesion_draws = _draw_batch(
+            pixels, classes, goals, settings, generator, device
+        )
+        goal = noise if prediction == "epsilon" else target
+        history["loss"].append(_train_step(unet, optimiser, settings, alphas_cumprod, x0, noise, t, c, goal))
+        history["lesion_draws"].append(lesion_draws)
         ema.update(unet)
-        bar.set_postfix(loss=f"{losses[-1]:.4f}", refresh=False)
+        bar.set_postfix(loss=f"{history['loss'][-1]:.4f}", refresh=False)
         if (step + 1) % settings.checkpoint_every == 0 and step + 1 < settings.steps:
-            _save_checkpoint(checkpoint, fingerprint, unet, ema, optimiser, generator, losses)
-    _save_checkpoint(checkpoint, fingerprint, unet, ema, optimiser, generator, losses)
+            _save_checkpoint(checkpoint, fingerprint, unet, ema, optimiser, generator, history)
+    _save_checkpoint(checkpoint, fingerprint, unet, ema, optimiser, generator, history)
     save_model(ema.model, out_dir)
-    steps = np.arange(1, len(losses) + 1)
-    write_csv(pd.DataFrame({"step": steps, "loss": losses}), loss_csv)
-    log.info("DDPM: %d steps, loss (mean of the last 50) %.4f", len(losses), float(np.mean(losses[-50:])))
-    return losses
+    lesion = np.asarray(history["lesion_draws"], dtype=np.int64)
+    table = pd.DataFrame(
+        {
+            "step": np.arange(1, len(lesion) + 1),
+            "loss": history["loss"],
+            "lesion_draws": lesion,
+            "healthy_draws": settings.batch_size - lesion,
+        }
+    )
+    write_csv(table, loss_csv)
+    last_losses = float(np.mean(history["loss"][-50:]))
+    log.info("DDPM: %d steps, loss (mean of the last 50) %.4f", len(table), last_losses)
+    log.info(_draws_report(lesion, settings, labels))
+    return history["loss"]
+
+
+def balanced_picks(
+    labels: torch.Tensor, count: int, lesion_share: float, generator: torch.Generator
+) -> torch.Tensor:
+    """`count` rows of `labels` `(N,)`: each a lesion image with probability `lesion_share`, else a
+    healthy one, uniform within its semantic, so the semantics are seen in that ratio whatever their
+    image counts (4 border crops per lesion image would otherwise be 4 healthy draws per lesion one).
+    With one semantic only, rows are uniform over all images."""
+    lesion_rows = torch.nonzero(labels == LESION).flatten()
+    healthy_rows = torch.nonzero(labels != LESION).flatten()
+    if not len(lesion_rows) or not len(healthy_rows):
+        return torch.randint(len(labels), (count,), generator=generator)
+    from_lesion = torch.rand(count, generator=generator) < lesion_share
+    lesion = lesion_rows[torch.randint(len(lesion_rows), (count,), generator=generator)]
+    healthy = healthy_rows[torch.randint(len(healthy_rows), (count,), generator=generator)]
+    return torch.where(from_lesion, lesion, healthy)
+
+
+def _draws_report(lesion_draws: np.ndarray, settings: TrainSettings, labels: np.ndarray) -> str:
+    """The log line of the ratio of semantics the run drew (before label dropout)."""
+    lesion = int(lesion_draws.sum())
+    healthy = len(lesion_draws) * settings.batch_size - lesion
+    share = lesion / max(1, lesion + healthy)
+    drawn = f"batch elements by semantic label: {lesion} lesion, {healthy} healthy"
+    if len(np.unique(labels)) == 1:
+        return f"{drawn} (one label only: train.lesion_share does not apply)"
+    return f"{drawn}, lesion share {share:.3f} (train.lesion_share {settings.lesion_share})"
 
 
 def _checked_training_data(images, labels, size: int) -> tuple[np.ndarray, np.ndarray]:
@@ -169,25 +246,56 @@ def _checked_training_data(images, labels, size: int) -> tuple[np.ndarray, np.nd
     return images, labels
 
 
-def _draw_batch(pixels, classes, settings: TrainSettings, generator, device):
-    """Images, noise, steps and class labels of one batch, all drawn from `generator`."""
-    picks = torch.randint(len(pixels), (settings.batch_size,), generator=generator)
-    x0 = random_flips(pixels[picks.to(device)], generator)
+def _checked_targets(targets: SampleTargets | None, prediction: str, count: int, size: int):
+    """The target images as a contiguous array, or None when each image is its own target."""
+    if targets is None:
+        return None
+    if prediction != "sample":
+        raise ValueError("targets are x̂₀ targets: they need prediction 'sample'")
+    images = np.ascontiguousarray(targets.images)
+    if images.ndim != 4 or images.shape[1:] != (size, size, 3) or images.dtype != np.uint8 or not len(images):
+        raise ValueError(f"targets should be (M, {size}, {size}, 3) uint8, got {images.shape} {images.dtype}")
+    if targets.per_image < 0 or (targets.per_image and len(images) != count * targets.per_image):
+        raise ValueError(
+            f"{len(images)} targets for {count} images do not make {targets.per_image} per image"
+        )
+    return images
+
+
+def _draw_batch(pixels, classes, goals, settings: TrainSettings, generator, device):
+    """Images, their x̂₀ targets, noise, steps, class labels and the count of lesion images of one
+    batch, all drawn from `generator`. `goals` is (target pixels, per_image) or None (x̂₀ = x_0)."""
+    picks = balanced_picks(classes, settings.batch_size, settings.lesion_share, generator)
+    x0 = pixels[picks.to(device)]
+    if goals is None:
+        x0 = target = random_flips(x0, generator)
+    else:
+        target = goals[0][_target_rows(picks, *goals, generator).to(device)]
+        # One flip for the pair: a border crop stays on the side of the image it was cut from.
+        x0, target = random_flips(torch.cat([x0, target], dim=1), generator).chunk(2, dim=1)
     dropped = torch.rand(settings.batch_size, generator=generator) < settings.label_dropout
     c = torch.where(dropped, torch.full_like(classes[picks], NULL), classes[picks])
     t = torch.randint(settings.t_min, settings.t_max, (settings.batch_size,), generator=generator)
     noise = torch.randn(x0.shape, generator=generator)
-    return x0, noise.to(device), t.to(device), c.to(device)
+    lesion_draws = int((classes[picks] == LESION).sum())
+    return x0, target, noise.to(device), t.to(device), c.to(device), lesion_draws
 
 
-def _train_step(unet, optimiser, settings: TrainSettings, alphas_cumprod, x0, noise, t, c) -> float:
-    """One AdamW step on the ε-prediction loss; mixed precision (bfloat16) on CUDA."""
+def _target_rows(picks: torch.Tensor, targets: torch.Tensor, per_image: int, generator) -> torch.Tensor:
+    """A target row per picked image: one of its own `per_image` rows, or any row when 0."""
+    if not per_image:
+        return torch.randint(len(targets), (len(picks),), generator=generator)
+    return picks * per_image + torch.randint(per_image, (len(picks),), generator=generator)
+
+
+def _train_step(unet, optimiser, settings: TrainSettings, alphas_cumprod, x0, noise, t, c, goal) -> float:
+    """One AdamW step on ‖goal − network(x_t, t, c)‖², goal ε or x̂₀; mixed precision (bfloat16) on CUDA."""
     autocast = (
         torch.autocast("cuda", dtype=torch.bfloat16) if x0.device.type == "cuda" else contextlib.nullcontext()
     )
     with autocast:
         predicted = unet(noisy_sample(x0, noise, t, alphas_cumprod), t, class_labels=c).sample
-    loss = F.mse_loss(predicted.float(), noise)
+    loss = F.mse_loss(predicted.float(), goal)
     optimiser.zero_grad(set_to_none=True)
     loss.backward()
     torch.nn.utils.clip_grad_norm_(unet.parameters(), settings.grad_clip)
@@ -195,16 +303,26 @@ def _train_step(unet, optimiser, settings: TrainSettings, alphas_cumprod, x0, no
     return float(loss.item())
 
 
-def _fingerprint(images, labels, settings: TrainSettings, preset: str, size: int) -> str:
-    """What a checkpoint must share with this run to be resumed: data, preset and trajectory settings."""
+def _fingerprint(
+    images, labels, settings: TrainSettings, preset: str, size: int, prediction: str, targets, initial
+) -> str:
+    """What a checkpoint must share with this run to be resumed: data, preset, trajectory settings,
+    prediction target and the weights it started from."""
     digest = hashlib.sha256(images.tobytes())
     digest.update(labels.tobytes())
     trajectory = {k: v for k, v in asdict(settings).items() if k not in _TRAJECTORY_EXCLUDES}
-    digest.update(json.dumps([trajectory, preset, size], sort_keys=True).encode())
+    digest.update(json.dumps([trajectory, preset, size, prediction], sort_keys=True).encode())
+    if targets is not None:
+        digest.update(np.ascontiguousarray(targets.images).tobytes())
+        digest.update(str(targets.per_image).encode())
+    if initial is not None:
+        for name, tensor in sorted(initial.state_dict().items()):
+            digest.update(name.encode())
+            digest.update(tensor.detach().cpu().numpy().tobytes())
     return digest.hexdigest()
 
 
-def _save_checkpoint(path: Path, fingerprint: str, unet, ema: EMA, optimiser, generator, losses) -> None:
+def _save_checkpoint(path: Path, fingerprint: str, unet, ema: EMA, optimiser, generator, history) -> None:
     state = {
         "fingerprint": fingerprint,
         "model": unet.state_dict(),
@@ -215,7 +333,7 @@ def _save_checkpoint(path: Path, fingerprint: str, unet, ema: EMA, optimiser, ge
         "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
         "numpy_rng": np.random.get_state(),
         "python_rng": random.getstate(),
-        "losses": list(losses),
+        "history": {name: list(values) for name, values in history.items()},
     }
     with atomic_path(path) as tmp:
         torch.save(state, tmp)
@@ -223,10 +341,12 @@ def _save_checkpoint(path: Path, fingerprint: str, unet, ema: EMA, optimiser, ge
 
 def _resume(
     path: Path, fingerprint: str, max_steps: int, unet, ema: EMA, optimiser, generator
-) -> list[float]:
-    """Load the checkpoint at `path` into the training state; the losses so far ([] when starting)."""
+) -> dict[str, list]:
+    """Load the checkpoint at `path` into the training state; the per-step history so far (loss,
+    lesion_draws; empty when starting)."""
+    fresh = {"loss": [], "lesion_draws": []}
     if not path.is_file():
-        return []
+        return fresh
     try:
         # On the CPU: generator states must stay there; load_state_dict moves the rest to the device.
         state = torch.load(path, map_location="cpu", weights_only=False)
@@ -234,9 +354,9 @@ def _resume(
         raise BadInputError(
             path, f"unreadable training checkpoint ({error}); delete it to start over"
         ) from error
-    if state.get("fingerprint") != fingerprint or len(state["losses"]) > max_steps:
+    if state.get("fingerprint") != fingerprint or len(state["history"]["loss"]) > max_steps:
         log.warning("%s: from other data, settings or a longer run; training starts over", path)
-        return []
+        return fresh
     unet.load_state_dict(state["model"])
     ema.load_state_dict(state["ema"])
     optimiser.load_state_dict(state["optimiser"])
@@ -246,5 +366,5 @@ def _resume(
         torch.cuda.set_rng_state_all(state["cuda_rng"])
     np.random.set_state(state["numpy_rng"])
     random.setstate(state["python_rng"])
-    log.info("resumed from %s at step %d", path, len(state["losses"]))
-    return list(state["losses"])
+    log.info("resumed from %s at step %d", path, len(state["history"]["loss"]))
+    return {name: list(values) for name, values in state["history"].items()}
