@@ -16,6 +16,7 @@ include: "workflow/rules/evaluation.smk"
 include: "workflow/rules/figures.smk"
 include: "workflow/rules/annotate.smk"
 include: "workflow/rules/validation.smk"
+include: "workflow/rules/benchmark.smk"
 
 
 rule all:

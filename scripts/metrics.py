@@ -1,11 +1,18 @@
 # Snakemake glue: every method's segmentations of one shard, scored at original resolution.
 import numpy as np
+import pandas as pd
 
 from diffseg.atomic import write_csv
 from diffseg.evaluate import score_shard
+from diffseg.label_efficiency import budget_method
 from diffseg.logs import redirect_to
 from diffseg.maps import read_maps
 from diffseg.store import ImageStore
+
+
+def probability(path):
+    return read_maps(path, "probability")["probability"].astype(np.float32)
+
 
 with redirect_to(snakemake.log[0]):
     steps = read_maps(snakemake.input.masks, "masks", "steps")
@@ -13,8 +20,11 @@ with redirect_to(snakemake.log[0]):
     methods = {f"step_{t:03d}": steps["masks"][:, s] for s, t in enumerate(steps["steps"])}
     methods["diffseg_mean"] = mean.astype(np.float32)
     methods["diffseg_crf"] = read_maps(snakemake.input.fused, "posterior")["posterior"].astype(np.float32)
-    methods["unet"] = read_maps(snakemake.input.unet, "probability")["probability"].astype(np.float32)
-    methods["otsu"] = read_maps(snakemake.input.otsu, "probability")["probability"].astype(np.float32)
+    methods["unet"] = probability(snakemake.input.unet)
+    for budget, path in zip(snakemake.params.label_budgets, snakemake.input.unet_budgets, strict=True):
+        methods[budget_method(budget)] = probability(path)
+    methods["otsu"] = probability(snakemake.input.otsu)
     with ImageStore(snakemake.input.store) as store:
         scores = score_shard(list(steps["ids"]), lambda j: store.mask_original(steps["index"][j]), methods)
-    write_csv(scores, snakemake.output.scores)
+    kept = pd.read_csv(snakemake.input.manifest, dtype={"id": str})[["id", *snakemake.params.keep]]
+    write_csv(scores.merge(kept, on="id", how="left"), snakemake.output.scores)

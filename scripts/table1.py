@@ -10,7 +10,8 @@ from diffseg.table import per_step_summary, table1, table1_markdown, uncertainty
 with redirect_to(snakemake.log[0]) as log:
     settings = snakemake.params.metrics
     per_image = pd.concat([pd.read_csv(path) for path in snakemake.input.scores], ignore_index=True)
-    table = table1(per_image, n_resamples=settings["bootstrap"], seed=settings["seed"])
+    dev = pd.read_csv(snakemake.input.dev_scores) if "dev_scores" in snakemake.input.keys() else None
+    table = table1(per_image, n_resamples=settings["bootstrap"], seed=settings["seed"], dev_scores=dev)
     correlation = uncertainty_correlation(per_image, pd.read_csv(snakemake.input.ged))
     write_csv(per_image, snakemake.output.per_image)
     write_csv(per_step_summary(per_image, settings["bootstrap"], settings["seed"]), snakemake.output.per_step)

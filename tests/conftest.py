@@ -36,6 +36,20 @@ def require_sample(sample: Path = ISIC_SAMPLE) -> Path:
     return sample
 
 
+def linked_sample(sample: Path, cohort: Path, count: int) -> list[Path]:
+    """The first `count` images of `sample` and their masks linked into `cohort`/images and /masks (a
+    folder cohort of real images without copying them); returns the linked images' sample paths."""
+    images, masks = cohort / "images", cohort / "masks"
+    images.mkdir(parents=True)
+    masks.mkdir()
+    chosen = sorted((sample / "images").glob("ISIC_*.jpg"))[:count]
+    for image in chosen:
+        (images / image.name).symlink_to(image)
+        mask = f"{image.stem}_segmentation.png"
+        (masks / mask).symlink_to(sample / "masks" / mask)
+    return chosen
+
+
 @pytest.fixture(scope="session")
 def isic_sample() -> Path:
     """The 98 real ISIC 2017 images with masks beside the checkout (not part of the repository)."""

@@ -133,8 +133,10 @@ def reached_functions(function) -> list:
 
 def rule_text(rule) -> str:
     """The rule's declaration in its .smk file, up to the next statement at the top level."""
-    lines = Path(rule.snakefile).read_text().splitlines()
-    first = WORKFLOW.linemaps[rule.snakefile][rule.lineno] - 1
+    # A rule made by `use rule ... with:` names its file by a source-file object, not by its path.
+    snakefile = rule.snakefile if isinstance(rule.snakefile, str) else rule.snakefile.get_path_or_uri(secret_free=True)
+    lines = Path(snakefile).read_text().splitlines()
+    first = WORKFLOW.linemaps[snakefile][rule.lineno] - 1
     end = next((i for i in range(first + 1, len(lines)) if re.match(r"\S", lines[i])), len(lines))
     return "\n".join(lines[first:end])
 

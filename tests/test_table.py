@@ -157,3 +157,24 @@ def test_column_summary_leaves_out_missing_values_of_each_column():
     assert summary.loc["empty", ["mean", "sd", "ci_low", "ci_high"]].isna().all()
     with pytest.raises(ValueError, match="dice"):
         column_summary(table, ["dice"])
+
+
+def test_the_best_step_is_chosen_on_the_development_split_when_given():
+    dev = per_image_frame({"step_060": [0.9, 0.8, 0.85], "step_100": [0.1, 0.2, 0.3], "diffseg_crf": [0.5] * 3})
+    table = table1(per_image_frame(), n_resamples=200, seed=0, dev_scores=dev).set_index("key")
+    assert table.loc["best_step", "method"] == "DiffSeg best single step (t = 60, chosen on 3 development images)"
+    assert table.loc["best_step", "dice_mean"] == pytest.approx(np.mean(DICE["step_060"]))
+    assert table.loc["best_step", "step_chosen_on"] == "development"
+    markdown = table1_markdown(table.reset_index())
+    assert "chosen on the development split" in markdown and "optimistic" not in markdown
+    on_test = table1(per_image_frame(), n_resamples=200, seed=0)
+    assert on_test.set_index("key").loc["best_step", "step_chosen_on"] == "test"
+    assert "so its row is optimistic" in table1_markdown(on_test)
+
+
+def test_label_efficiency_unets_follow_the_full_unet_by_budget_and_join_the_holm_family():
+    dice = DICE | {"unet_100": [0.85, 0.86, 0.84, 0.80, 0.88, 0.83], "unet_10": [0.6, 0.65, 0.5, 0.55, 0.7, 0.6]}
+    table = table1(per_image_frame(dice), n_resamples=200, seed=0)
+    assert list(table["key"]) == ["otsu", "unet", "unet_10", "unet_100", "best_step", "diffseg_mean", "diffseg_crf"]
+    assert table.loc[2, "method"] == "Supervised U-Net, 10 masks"
+    assert table["p_holm_dice_vs_crf"].tolist()[:-1] == pytest.approx(holm(table["p_dice_vs_crf"])[:-1].tolist())

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from conftest import run_snakemake
+from conftest import linked_sample, run_snakemake
 
 pytestmark = pytest.mark.pipeline
 
@@ -22,13 +22,8 @@ N_IMAGES = 8
 def validated(isic_sample, tmp_path_factory):
     """The workdir after `snakemake ablate` (which includes `validate`) on 8 real images, 2 folds."""
     workdir = tmp_path_factory.mktemp("validate")
+    linked_sample(isic_sample, workdir / "cohort", N_IMAGES)
     images, masks = workdir / "cohort" / "images", workdir / "cohort" / "masks"
-    images.mkdir(parents=True)
-    masks.mkdir()
-    for image in sorted((isic_sample / "images").glob("ISIC_*.jpg"))[:N_IMAGES]:
-        (images / image.name).symlink_to(image)
-        mask = f"{image.stem}_segmentation.png"
-        (masks / mask).symlink_to(isic_sample / "masks" / mask)
     config = {
         "dataset": {"name": "cv", "source": "folder", "size": 32,
                     "folder": {"images": str(images), "masks": str(masks)}},

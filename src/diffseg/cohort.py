@@ -2,7 +2,8 @@
 
 A cohort is a pandas DataFrame with one row per image, sorted by id: `id` (str, unique),
 `image_path` (str), `mask_path` (str, "" when the image has no mask), `label` (int: 1 lesion,
-0 healthy) and `split` (str: `train`, `val`, `test`, `predict`, or "" when not yet assigned).
+0 healthy) and `split` (str: `train`, `dev`, `val`, `test`, `predict`, or "" when not yet assigned;
+`dev` is the development split that settings are chosen on, `diffseg.splits`).
 Every dataset source ends as a folder cohort that `scan_folder` reads.
 """
 
@@ -22,7 +23,7 @@ from diffseg.images import IMAGE_FORMATS_TEXT, is_image_file
 log = logging.getLogger("diffseg")
 
 COHORT_COLUMNS = ["id", "image_path", "mask_path", "label", "split"]
-SPLITS = ("train", "val", "test", "predict")
+SPLITS = ("train", "dev", "val", "test", "predict")
 MASK_SUFFIX = "_segmentation"  # ISIC: the mask of `<id>.jpg` is `<id>_segmentation.png`
 LABEL_WORDS = {"lesion": 1, "healthy": 0}
 # Without a labels CSV every image counts as a lesion image: ISIC images all show one, and a
@@ -171,13 +172,19 @@ def _apply_labels(cohort: pd.DataFrame, labels_csv: Path) -> pd.DataFrame:
     return cohort
 
 
-def _read_labels(labels_csv: Path) -> pd.DataFrame:
-    if not labels_csv.is_file():
-        raise BadInputError(labels_csv, "labels CSV does not exist")
+def read_text_csv(path: Path, what: str) -> pd.DataFrame:
+    """Every cell of the CSV at `path` as a string, empty cells as ""; a `BadInputError` names the
+    file (`what`: e.g. "labels CSV") when it is missing or unreadable."""
+    if not path.is_file():
+        raise BadInputError(path, f"{what} does not exist")
     try:
-        table = pd.read_csv(labels_csv, dtype=str, keep_default_na=False)
+        return pd.read_csv(path, dtype=str, keep_default_na=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise BadInputError(labels_csv, f"not a readable CSV: {exc}") from None
+        raise BadInputError(path, f"not a readable CSV: {exc}") from None
+
+
+def _read_labels(labels_csv: Path) -> pd.DataFrame:
+    table = read_text_csv(labels_csv, "labels CSV")
     table.columns = [c.strip().lower() for c in table.columns]
     if not {"id", "label"} <= set(table.columns):
         raise BadInputError(labels_csv, f"needs columns id,label[,split]; has {', '.join(table.columns)}")

@@ -53,6 +53,11 @@ def markdown_sections(sections: dict[str, str] | None) -> list[str]:
     return [line for heading, body in (sections or {}).items() for line in (f"## {heading}", "", body.rstrip(), "")]
 
 
+def closing_sections(stages_md: str, run: dict) -> list[str]:
+    """The sections every run document ends with: the code that computed each stage, the configuration."""
+    return ["## Code that computed each stage", "", stages_md.rstrip(), "", *configuration_section(run)]
+
+
 def configuration_section(run: dict) -> list[str]:
     return ["## Configuration", "", "```yaml", run["config"].rstrip(), "```", ""]
 
@@ -89,10 +94,6 @@ def run_document(
         "| --- | --- | --- |",
         *ged_rows,
         "",
-        "## Code that computed each stage",
-        "",
-        stages_md.rstrip(),
-        "",
-        *configuration_section(run),
+        *closing_sections(stages_md, run),
     ]
     return "\n".join(parts)

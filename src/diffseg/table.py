@@ -2,9 +2,11 @@
 
 Rows follow the paper's comparison, plus the training-free baseline a reviewer asks for first:
 training-free (Otsu), supervised U-Net, DiffSeg best single step, DiffSeg mean-mask vote and
-DiffSeg + DenseCRF. The best single step is the step with the highest mean Dice *on the test images
-themselves*, as in the paper: the choice has seen the answers, so that row is optimistic (an honest
-choice would use a validation split), and the table says so.
+DiffSeg + DenseCRF; with a label-efficiency curve, the U-Nets trained on a few masks (`unet_<N>`,
+diffseg.label_efficiency) after the U-Net on all of them. The best single step is the step with the
+highest mean Dice on the development split when there is one (diffseg.splits); without one, *on the
+test images themselves*, as in the paper: the choice has then seen the answers, so that row is
+optimistic, and the table says so.
 
 Input is the per-image scores of the `metrics` rule: one row per (image `id`, `method`) with the
 columns of `diffseg.metrics.segmentation_scores`; per-step methods are named `step_060`, ….
@@ -15,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from diffseg.label_efficiency import budget_of
 from diffseg.metrics import bootstrap_ci, holm, paired_wilcoxon, spearman
 
 METRICS = ("dice", "iou", "precision", "recall", "specificity", "accuracy", "thresholded_jaccard")
@@ -82,21 +85,35 @@ def best_step(per_image: pd.DataFrame) -> str | None:
     return max(steps, key=lambda m: means[m])  # the first (earliest) step wins a tie
 
 
-def compared_methods(per_image: pd.DataFrame) -> list[tuple[str, str, str]]:
+def compared_methods(per_image: pd.DataFrame, dev_scores: pd.DataFrame | None = None) -> list[tuple[str, str, str]]:
     """(row key, method in the scores, label) of every row of Table 1 present in the scores, in the
-    order of `LABELS`; the best-step row names its chosen step."""
-    chosen_step = best_step(per_image)
+    order of `LABELS`, the label-efficiency U-Nets after the U-Net on all masks; the best-step row
+    names its chosen step, chosen on `dev_scores` (the development split's scores) when given."""
+    chosen_step = best_step(per_image if dev_scores is None else dev_scores)
     present = set(per_image["method"])
+    budgets = sorted((method for method in present if budget_of(method) is not None), key=budget_of)
     rows = []
     for key, label in LABELS.items():
         method = chosen_step if key == "best_step" else key
         if method in present:
-            rows.append((key, method, label + (f" (t = {int(method[5:])})" if key == "best_step" else "")))
+            rows.append((key, method, label + (_step_note(method, dev_scores) if key == "best_step" else "")))
+        if key == "unet":
+            rows += [(method, method, f"{label}, {budget_of(method)} masks") for method in budgets]
     return rows
 
 
-def table1(per_image: pd.DataFrame, n_resamples: int = 2000, seed: int = 0) -> pd.DataFrame:
-    """One row per compared method present in the scores, in the order of `LABELS`.
+def _step_note(method: str, dev_scores: pd.DataFrame | None) -> str:
+    if dev_scores is None:
+        return f" (t = {int(method[5:])})"
+    return f" (t = {int(method[5:])}, chosen on {dev_scores['id'].nunique()} development images)"
+
+
+def table1(
+    per_image: pd.DataFrame, n_resamples: int = 2000, seed: int = 0, dev_scores: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    """One row per compared method present in the scores, in the order of `compared_methods`; the
+    best single step is chosen on `dev_scores` when given (column `step_chosen_on`: `development`),
+    else on `per_image` itself (`test`).
 
     Columns: `key`, `method` (label), `n`; for each metric `<metric>_mean`, `_sd`, `_ci_low`,
     `_ci_high`; and the paired comparison with DiffSeg + DenseCRF on the images both scored:
@@ -107,7 +124,7 @@ def table1(per_image: pd.DataFrame, n_resamples: int = 2000, seed: int = 0) -> p
     _check_columns(per_image, ("id", "method", *METRICS))
     dice = per_image.pivot(index="id", columns="method", values="dice")  # (images, methods)
     rows = []
-    for key, method, label in compared_methods(per_image):
+    for key, method, label in compared_methods(per_image, dev_scores):
         scores = per_image[per_image["method"] == method]
         row = {"key": key, "method": label, "n": len(scores)}
         for metric in METRICS:
@@ -118,6 +135,7 @@ def table1(per_image: pd.DataFrame, n_resamples: int = 2000, seed: int = 0) -> p
     table = pd.DataFrame(rows)
     if len(table):
         table["p_holm_dice_vs_crf"] = holm(table["p_dice_vs_crf"])
+        table["step_chosen_on"] = np.where(table["key"] == "best_step", "test" if dev_scores is None else "development", "")
     return table
 
 
@@ -156,6 +174,14 @@ def markdown_table(header: list[str], rows: list[list[str]]) -> list[str]:
     return ["| " + " | ".join(cells) + " |" for cells in (header, ["---"] * len(header), *rows)]
 
 
+def step_choice_note(table: pd.DataFrame) -> str:
+    """Where the table's best single step was chosen, for its notes."""
+    chosen_on = table.loc[table["key"] == "best_step", "step_chosen_on"] if "step_chosen_on" in table else []
+    if len(chosen_on) and chosen_on.iloc[0] == "development":
+        return "The best single step is chosen on the development split, none of whose images is scored here."
+    return "The best single step is chosen on these same test images, so its row is optimistic."
+
+
 def table1_markdown(table: pd.DataFrame, correlation: tuple[float, float, int] | None = None) -> str:
     """Table 1 as Markdown: mean ± sd [95 % CI] per metric and the paired test against DiffSeg + CRF."""
     header = ["Method", "n", "Dice", "IoU", "Precision", "Recall", "Thresholded Jaccard",
@@ -173,7 +199,7 @@ def table1_markdown(table: pd.DataFrame, correlation: tuple[float, float, int] |
         "original resolution against its original mask. ΔDice: mean per-image Dice of the row minus that",
         "of DiffSeg + DenseCRF; p: two-sided Wilcoxon signed-rank test of the paired per-image Dice;",
         "p (Holm): the same p-values Holm-adjusted over the table's comparisons with DiffSeg + DenseCRF.",
-        "The best single step is chosen on these same test images, so its row is optimistic.",
+        step_choice_note(table),
     ]
     if correlation is not None:
         rho, p, n = correlation

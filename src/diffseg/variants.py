@@ -23,6 +23,8 @@ STAGE_SETTINGS: dict[str, tuple[str, ...]] = {
     "model": _MODEL,
     # Shards are cut by extraction.shard_size: every per-shard stage depends on it.
     "diffs": (*_MODEL, "extraction", "difference"),
+    # The U-Nets (all training masks and each label budget), then their predictions per shard.
+    "unet_model": (*_PREPARE, "unet"),
     "unet": (*_PREPARE, "unet", "extraction.shard_size"),
     "otsu": (*_PREPARE, "otsu", "extraction.shard_size"),
 }

@@ -14,6 +14,7 @@ min_version("9.0")
 # The workflow's own package, importable without installing it (as the rule scripts do below).
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 from diffseg.shards import evaluation_positions, shard_count
+from diffseg.splits import DEV_SPLIT
 from diffseg.variants import (
     COHORT_SETTINGS,
     STAGE_SETTINGS,
@@ -59,9 +60,10 @@ STAGE_OWNERS = {
 
 
 wildcard_constraints:
-    root=re.escape(DATASET) + r"(/validate/[A-Za-z0-9_.-]+/fold-\d+)?",
+    root=re.escape(DATASET) + r"(/validate/[A-Za-z0-9_.-]+/fold-\d+|/dev)?",
     shard=r"\d{4}",
     cohort=r"[A-Za-z0-9_.-]+",
+    budget=r"\d+",
 
 
 def depends_on(*settings, stage=None, pattern=None):
@@ -82,6 +84,13 @@ def variant_and_fold(root):
     """(variant, fold) of a results root; (None, None) for the main run's."""
     match = re.fullmatch(re.escape(DATASET) + r"[/]validate/([^/]+)/fold-(\d+)", root)
     return (match.group(1), int(match.group(2))) if match else (None, None)
+
+
+# The development split's results root: the main run's DDPM and U-Nets score its images there, so
+# settings are chosen on images no model has seen instead of on the test images (docs/benchmark.md).
+DEV_ROOT = f"{DATASET}/dev"
+# What a held-out root takes from the main run: the trained models it evaluates.
+TRAINED_STAGES = ("model", "unet_model")
 
 
 def root_config(root):
@@ -140,7 +149,10 @@ def fold_of_root(wildcards):
 def stage_root(root, stage):
     """The results root that computes `stage` for `root`: an ablation variant shares every stage
     whose settings it has in common with an earlier variant of the same fold, the default first
-    (one DDPM per fold when only the thresholding or the fusion changes)."""
+    (one DDPM per fold when only the thresholding or the fusion changes). The development root
+    computes everything but the main run's trained models itself."""
+    if root == DEV_ROOT:
+        return DATASET if stage in TRAINED_STAGES else root
     variant, fold = variant_and_fold(root)
     if variant is None:
         return root
@@ -162,6 +174,12 @@ def from_stage(stage, pattern):
 def prepared(name):
     """An input function: a file of the prepared store (prepared/<name>) this root reads."""
     return from_stage("prepare", f"results/{{root}}/prepared/{name}")
+
+
+@depends_on()
+def held_out_split(wildcards):
+    """The split whose images a held-out root evaluates (the development root's); None elsewhere."""
+    return DEV_SPLIT if wildcards.root == DEV_ROOT else None
 
 
 def prepared_manifest(wildcards):
@@ -188,6 +206,45 @@ def per_shard(pattern, stage=None):
         return expand(pattern, root=root, shard=evaluation_shards(wildcards))
 
     return expand_shards
+
+
+def development_root(root):
+    """The development root that chooses the settings of results root `root`: the main run's, when its
+    cohort has development images with masks; None otherwise (reading the manifest waits for prepare).
+    """
+    if root != DATASET:
+        return None
+    manifest = pd.read_csv(checkpoints.prepare.get(root=root).output.manifest)
+    scorable = (
+        manifest["split"].eq(DEV_SPLIT) & manifest["label"].eq(1) & manifest["has_mask"]
+    )
+    return DEV_ROOT if scorable.any() else None
+
+
+@depends_on(pattern="results/{root}/evaluation/scores.csv")
+def development_scores(wildcards):
+    """The development split's per-image scores, which the best single step is chosen on (none
+    without a development root)."""
+    development = development_root(wildcards.root)
+    return (
+        {"dev_scores": f"results/{development}/evaluation/scores.csv"}
+        if development
+        else {}
+    )
+
+
+UNET_BUDGET_SHARD = "results/{root}/unet/masks-{budget}/shard-{shard}.h5"
+
+
+@depends_on("unet.label_budgets", stage="unet", pattern=UNET_BUDGET_SHARD)
+def unet_budget_shards(wildcards):
+    """A shard's predictions by the U-Nets of the label-efficiency curve (unet.label_budgets)."""
+    root = stage_root(wildcards.root, "unet")
+    budgets = root_config(wildcards.root)["unet"]["label_budgets"]
+    return [
+        UNET_BUDGET_SHARD.format(root=root, budget=budget, shard=wildcards.shard)
+        for budget in budgets
+    ]
 
 
 TRAINED_DDPM = "results/{root}/model/ema"
@@ -221,6 +278,20 @@ def run_outputs(wildcards=None):
 def final_outputs(wildcards):
     """What `snakemake` builds by default: the run's results and the document written from them."""
     return [*run_outputs(), f"results/{DATASET}/run.md"]
+
+
+def benchmark_extras(wildcards):
+    """The development split's scores and Dice per step when the run has one, and the DDPM's training
+    curve when the run trained it (not with a reused model.checkpoint)."""
+    extras = {}
+    development = development_root(DATASET)
+    if development:
+        extras["dev_scores"] = f"results/{development}/evaluation/scores.csv"
+        extras["dev_per_step"] = f"results/{development}/evaluation/per_step.csv"
+    if not config["model"]["checkpoint"]:
+        extras["loss"] = f"results/{DATASET}/model/loss.csv"
+        extras["loss_figure"] = f"results/{DATASET}/figures/training_loss.png"
+    return extras
 
 
 def annotation_cohort_folder(wildcards=None):

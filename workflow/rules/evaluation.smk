@@ -45,7 +45,7 @@ rule predict_unet:
     input:
         store=prepared("store.h5"),
         manifest=prepared("manifest.csv"),
-        model="results/{root}/unet/model.pt",
+        model=from_stage("unet_model", "results/{root}/unet/model.pt"),
     output:
         probabilities="results/{root}/unet/shard-{shard}.h5",
     log:
@@ -63,6 +63,34 @@ rule predict_unet:
         "../../scripts/predict_unet.py"
 
 
+# The label-efficiency curve (diffseg.label_efficiency): one U-Net per unet.label_budgets, trained on a
+# seeded subset of that many training masks.
+use rule train_unet as train_unet_budget with:
+    output:
+        model="results/{root}/unet/masks-{budget}/model.pt",
+        loss="results/{root}/unet/masks-{budget}/loss.csv",
+    log:
+        "logs/{root}/train_unet_masks-{budget}.log",
+    benchmark:
+        "benchmarks/{root}/train_unet_masks-{budget}.tsv"
+    params:
+        unet=setting("unet"),
+        budget="{budget}",
+
+
+use rule predict_unet as predict_unet_budget with:
+    input:
+        store=prepared("store.h5"),
+        manifest=prepared("manifest.csv"),
+        model=from_stage("unet_model", "results/{root}/unet/masks-{budget}/model.pt"),
+    output:
+        probabilities=UNET_BUDGET_SHARD,
+    log:
+        "logs/{root}/predict_unet_masks-{budget}/shard-{shard}.log",
+    benchmark:
+        "benchmarks/{root}/predict_unet_masks-{budget}/shard-{shard}.tsv"
+
+
 rule metrics:
     input:
         store=prepared("store.h5"),
@@ -71,6 +99,9 @@ rule metrics:
         fused="results/{root}/crf/shard-{shard}.h5",
         unet=from_stage("unet", "results/{root}/unet/shard-{shard}.h5"),
         otsu=from_stage("otsu", "results/{root}/otsu/shard-{shard}.h5"),
+        unet_budgets=unet_budget_shards,
+        # The columns of the cohort's CSV kept beside each image's scores (dataset.folder.splits.keep).
+        manifest=prepared("manifest.csv"),
     output:
         scores="results/{root}/evaluation/scores/shard-{shard}.csv",
     log:
@@ -79,12 +110,17 @@ rule metrics:
         "benchmarks/{root}/metrics/shard-{shard}.tsv"
     conda:
         "../../envs/core.yaml"
+    params:
+        label_budgets=setting("unet", "label_budgets"),
+        keep=setting("dataset", "folder", "splits", "keep"),
     script:
         "../../scripts/metrics.py"
 
 
 rule table1:
     input:
+        # The best single step is chosen on the development split when there is one.
+        unpack(development_scores),
         scores=per_shard("results/{root}/evaluation/scores/shard-{shard}.csv"),
         ged="results/{root}/uncertainty/ged.csv",
     output:

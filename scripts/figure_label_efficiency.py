@@ -1,0 +1,15 @@
+# Snakemake glue: the label-efficiency curve with DiffSeg + DenseCRF and Otsu as horizontal bands.
+from diffseg.figures import save_figure
+from diffseg.figures.charts import read_table
+from diffseg.figures.label_efficiency import CURVE_COLUMNS, REFERENCE_COLUMNS, label_efficiency_figure
+from diffseg.label_efficiency import read_worth
+from diffseg.logs import redirect_to
+from diffseg.table import REFERENCE
+
+with redirect_to(snakemake.log[0]):
+    table = read_table(snakemake.input.table, REFERENCE_COLUMNS)
+    references = table[table["key"].isin([REFERENCE, "otsu"])]
+    figure = label_efficiency_figure(
+        read_table(snakemake.input.curve, CURVE_COLUMNS), references, read_worth(snakemake.input.worth)
+    )
+    save_figure(figure, snakemake.output.figure)

@@ -1,0 +1,179 @@
+"""The benchmark document (`snakemake benchmark`, docs/benchmark.md): one real run on a dataset's
+official splits, with nothing chosen on the test images.
+
+It says what each split was used for (training, choosing settings on the development split, testing),
+which settings were chosen on how many development masks, and holds the test Table 1, the test
+images split by the cohort's kept columns (e.g. full-resolution originals apart from thumbnails), the
+label-efficiency curve with DiffSeg's place on it, the training curve, and how the run was made.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from diffseg.documents import closing_sections, document_header
+from diffseg.label_efficiency import Worth
+from diffseg.splits import DEV_SPLIT
+from diffseg.table import compared_methods, markdown_table, summarise
+
+LABEL_EFFICIENCY_FIGURE = "figures/label_efficiency.png"
+TRAINING_LOSS_FIGURE = "figures/training_loss.png"
+
+
+def split_counts(manifest: pd.DataFrame) -> dict[str, int]:
+    """Scorable images (lesion images with a mask) per split of the prepared manifest."""
+    scorable = manifest[manifest["label"].eq(1) & manifest["has_mask"].astype(bool)]
+    return {split: int((scorable["split"] == split).sum()) for split in ("train", DEV_SPLIT, "test")}
+
+
+def _dice_cell(mean: float, low: float, high: float) -> str:
+    return f"{mean:.3f} [{low:.3f}, {high:.3f}]"
+
+
+def protocol_section(counts: dict[str, int], dev_fraction: float, group: str | None) -> list[str]:
+    grouped = f", whole `{group}` groups" if group else ""
+    dev = (
+        f"- **Development split**: {counts[DEV_SPLIT]} images with masks, carved from the official training "
+        f"split (`dataset.dev_fraction: {dev_fraction}`{grouped}, seeded). They train neither the DDPM nor "
+        "a U-Net: they stand for unseen test images, and every setting chosen is chosen on them."
+        if counts[DEV_SPLIT]
+        else "- **No development split**: the best single step is chosen on the test images, so its row is optimistic."
+    )
+    return [
+        "## Protocol",
+        "",
+        f"- **Training split**: {counts['train']} images. The DDPM learns them from image-level labels "
+        f"only; the supervised U-Net is trained on their {counts['train']} masks, and each U-Net of the "
+        "label-efficiency curve on a seeded subset of them.",
+        dev,
+        f"- **Test split**: {counts['test']} images, the official test (or validation) split, never used "
+        "to choose anything. Every row is scored on the same images (paired), each at its original "
+        "resolution against its original mask.",
+        "",
+    ]
+
+
+def selection_section(dev_per_step: pd.DataFrame | None, table: pd.DataFrame) -> list[str]:
+    """The settings chosen on the development split, with the development Dice of every candidate."""
+    if dev_per_step is None or not len(dev_per_step):
+        return []
+    chosen = table.loc[table["key"] == "best_step", "method"]
+    rows = [[f"t = {row.step}", str(row.n), _dice_cell(row.mean, row.ci_low, row.ci_high)]
+            for row in dev_per_step.itertuples()]
+    best = dev_per_step.loc[dev_per_step["mean"].idxmax()]
+    return [
+        "## Settings chosen on the development split",
+        "",
+        f"The best single step: t = {int(best['step'])}, the highest mean Dice on the {int(best['n'])} "
+        f"development images (development masks used for selection: {int(best['n'])}). The other "
+        "settings are the configuration's (below), fixed before the run.",
+        "",
+        *markdown_table(["Candidate", "Development images", "Dice [95 % CI]"], rows),
+        "",
+        f"Test row: {chosen.iloc[0] if len(chosen) else '–'}.",
+        "",
+    ]
+
+
+def subgroup_table(
+    per_image: pd.DataFrame, column: str, n_resamples: int, seed: int, dev_scores: pd.DataFrame | None
+) -> list[str]:
+    """Dice [95 % CI] of every Table 1 row on the test images of each value of `column`."""
+    values = sorted(per_image[column].dropna().astype(str).unique())
+    header = ["Method", *(f"{column} = {value} (n = {per_image.loc[per_image[column].astype(str) == value, 'id'].nunique()})"
+                          for value in values)]
+    rows = []
+    for _, method, label in compared_methods(per_image, dev_scores):
+        scores = per_image[per_image["method"] == method]
+        cells = []
+        for value in values:
+            stats = summarise(scores.loc[scores[column].astype(str) == value, "dice"], n_resamples, seed)
+            cells.append(_dice_cell(stats["mean"], stats["ci_low"], stats["ci_high"]))
+        rows.append([label, *cells])
+    return [f"### Test images by `{column}`", "", *markdown_table(header, rows), ""]
+
+
+def label_efficiency_section(curve: pd.DataFrame, worth: Worth | None, table: pd.DataFrame) -> list[str]:
+    if not len(curve):
+        return []
+    labels = table.set_index("key")["method"]
+    rows = [[str(row.masks), labels.get(row.method, row.method), _dice_cell(row.dice_mean, row.ci_low, row.ci_high)]
+            for row in curve.itertuples()]
+    placement = (
+        [f"DiffSeg + DenseCRF (0 masks), Dice {worth.dice:.3f}, is worth {worth.text()}: the number of masks at "
+         "which the U-Net's curve of Dice against log masks (linear between its points) reaches DiffSeg's Dice. "
+         "The interval is a paired bootstrap over the test images that recomputes the curve and DiffSeg's Dice "
+         f"together; `<` and `>` mark a Dice below the curve's first point or above its last ({worth.first} "
+         f"and {worth.last} masks)."]
+        if worth is not None else []
+    )
+    return [
+        "## Label efficiency",
+        "",
+        f"![Label efficiency]({LABEL_EFFICIENCY_FIGURE})",
+        "",
+        *markdown_table(["Training masks", "Method", "Dice [95 % CI]"], rows),
+        "",
+        *placement,
+        "",
+    ]
+
+
+def training_section(loss: pd.DataFrame | None) -> list[str]:
+    if loss is None or not len(loss):
+        return []
+    window = max(1, min(50, len(loss) // 10))
+    first, last = loss["loss"].head(window).mean(), loss["loss"].tail(window).mean()
+    return [
+        "## Training curve",
+        "",
+        f"![DDPM training loss]({TRAINING_LOSS_FIGURE})",
+        "",
+        f"The DDPM trained for {int(loss['step'].max())} steps; its noise-prediction loss fell from "
+        f"{first:.4f} (mean of the first {window} steps) to {last:.4f} (mean of the last {window}).",
+        "",
+    ]
+
+
+def benchmark_document(
+    run: dict,
+    table1_md: str,
+    table: pd.DataFrame,
+    per_image: pd.DataFrame,
+    manifest: pd.DataFrame,
+    stages_md: str,
+    *,
+    dev_scores: pd.DataFrame | None,
+    dev_per_step: pd.DataFrame | None,
+    curve: pd.DataFrame,
+    worth: Worth | None,
+    loss: pd.DataFrame | None,
+    split_by: list[str],
+    dev_fraction: float,
+    group: str | None,
+    n_resamples: int,
+    seed: int,
+) -> str:
+    """The Markdown of results/<name>/benchmark.md (see the module's docstring)."""
+    counts = split_counts(manifest)
+    subgroups = [line for column in split_by if column in per_image
+                 for line in subgroup_table(per_image, column, n_resamples, seed, dev_scores)]
+    extra = {
+        "Run time": f"{run['run_time']} (first job's start to last job's end, from the jobs' logs)",
+        "Images": f"train {counts['train']}, development {counts[DEV_SPLIT]}, test {counts['test']}",
+    }
+    parts = [
+        *document_header(f"Benchmark {run['name']}", run, extra),
+        *protocol_section(counts, dev_fraction, group),
+        *selection_section(dev_per_step, table),
+        f"## Table 1: the test split ({counts['test']} images)",
+        "",
+        table1_md.rstrip(),
+        "",
+        *subgroups,
+        *label_efficiency_section(curve, worth, table),
+        *training_section(loss),
+        *closing_sections(stages_md, run),
+    ]
+    return "\n".join(parts)
+

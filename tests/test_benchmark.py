@@ -1,0 +1,109 @@
+"""`snakemake benchmark` end to end on a miniature of an official-split cohort.
+
+Thirty real ISIC 2017 images with their masks and a manifest the test writes (20 `train`, 10 `val`,
+each marked full-resolution or thumbnail), a development split carved from the training images, two
+label budgets and the tiny preset trained for a few steps: this proves the protocol's plumbing (which
+images train, select and test, which rows the tables hold, the document and its figure), not the
+quality of so short a training.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from PIL import Image
+
+from diffseg.figures import DPI
+from diffseg.figures.label_efficiency import HEIGHT, WIDTH
+
+from conftest import linked_sample, run_snakemake
+
+pytestmark = pytest.mark.pipeline
+
+N_TRAIN, N_TEST = 20, 10
+BUDGETS = [3, 8]
+
+
+@pytest.fixture(scope="module")
+def benchmarked(isic_sample, tmp_path_factory):
+    """The workdir's results/bench after `snakemake benchmark`."""
+    workdir = tmp_path_factory.mktemp("benchmark")
+    chosen = linked_sample(isic_sample, workdir / "cohort", N_TRAIN + N_TEST)
+    images, masks = workdir / "cohort" / "images", workdir / "cohort" / "masks"
+    pd.DataFrame({
+        "id": [image.stem for image in chosen],
+        "split": ["train"] * N_TRAIN + ["val"] * N_TEST,
+        "img_kind": ["fullres", "thumb256_squashed"] * ((N_TRAIN + N_TEST) // 2),
+    }).to_csv(workdir / "cohort" / "manifest.csv", index=False)
+    config = {
+        "dataset": {"name": "bench", "source": "folder", "size": 32, "dev_fraction": 0.25,
+                    "folder": {"images": str(images), "masks": str(masks),
+                               "splits": {"csv": str(workdir / "cohort" / "manifest.csv"), "column": "split",
+                                          "train": "train", "test": "val", "keep": ["img_kind"]}}},
+        "healthy": {"source": "border_crops"},
+        "train": {"steps": 20, "batch_size": 8, "checkpoint_every": 10},
+        "extraction": {"steps": [60, 100, 150], "draws": 1, "shard_size": 8},
+        "unet": {"steps": 10, "batch_size": 4, "base_channels": 8, "label_budgets": BUDGETS},
+        "metrics": {"bootstrap": 200},
+    }
+    (workdir / "config.yaml").write_text(yaml.safe_dump(config))
+    result = run_snakemake(workdir, "benchmark")
+    assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-5000:]
+    return workdir / "results" / "bench"
+
+
+def test_official_splits_and_a_development_split_that_trains_nothing(benchmarked):
+    manifest = pd.read_csv(benchmarked / "prepared" / "manifest.csv")
+    counts = manifest["split"].value_counts().to_dict()
+    assert counts["test"] == N_TEST and counts["train"] + counts["dev"] == N_TRAIN and counts["dev"] >= 1
+    assert "img_kind" in manifest
+    # The U-Net on all masks trained on the training split alone, the budgets on their subsets.
+    assert f"U-Net trains on {counts['train']} images" in (benchmarked.parents[1] / "logs" / "bench" / "train_unet.log").read_text()
+    for budget in BUDGETS:
+        log = benchmarked.parents[1] / "logs" / "bench" / f"train_unet_masks-{budget}.log"
+        assert f"U-Net trains on {budget} images" in log.read_text()
+    # The development root scores the development images with the main run's models, trains none.
+    dev = benchmarked / "dev"
+    dev_manifest = pd.read_csv(dev / "prepared" / "manifest.csv")
+    assert sorted(dev_manifest["id"]) == sorted(manifest.loc[manifest["split"] == "dev", "id"])
+    assert (dev_manifest["split"] == "test").all()
+    assert not (dev / "model").exists() and not (dev / "unet" / "model.pt").exists()
+    dev_scores = pd.read_csv(dev / "evaluation" / "scores.csv")
+    assert dev_scores["id"].nunique() == counts["dev"]
+
+
+def test_table1_has_the_budget_rows_and_the_step_chosen_on_the_development_split(benchmarked):
+    table = pd.read_csv(benchmarked / "evaluation" / "table1.csv")
+    assert list(table["key"]) == ["otsu", "unet", "unet_3", "unet_8", "best_step", "diffseg_mean", "diffseg_crf"]
+    assert (table["n"] == N_TEST).all()
+    assert table.loc[table["key"] == "unet_3", "method"].item() == "Supervised U-Net, 3 masks"
+    best = table.set_index("key").loc["best_step"]
+    assert best["step_chosen_on"] == "development" and "development images" in best["method"]
+    dev_per_step = pd.read_csv(benchmarked / "dev" / "evaluation" / "per_step.csv")
+    assert f"t = {int(dev_per_step.loc[dev_per_step['mean'].idxmax(), 'step'])}," in best["method"]
+    assert table["p_holm_dice_vs_crf"].iloc[:-1].between(0, 1).all()
+    scores = pd.read_csv(benchmarked / "evaluation" / "scores.csv")
+    assert set(scores["img_kind"]) == {"fullres", "thumb256_squashed"}
+
+
+def test_label_efficiency_curve_and_its_figure(benchmarked):
+    curve = pd.read_csv(benchmarked / "evaluation" / "label_efficiency.csv")
+    manifest = pd.read_csv(benchmarked / "prepared" / "manifest.csv")
+    assert curve["masks"].tolist() == [*BUDGETS, int((manifest["split"] == "train").sum())]
+    assert curve["method"].tolist() == ["unet_3", "unet_8", "unet"]
+    with Image.open(benchmarked / "figures" / "label_efficiency.png") as image:
+        assert image.format == "PNG" and image.size == (round(WIDTH * DPI), round(HEIGHT * DPI))
+        assert np.asarray(image.convert("L"), dtype=np.float32).std() > 20
+
+
+def test_the_document_says_what_was_chosen_on_what(benchmarked):
+    document = (benchmarked / "benchmark.md").read_text()
+    for heading in ("## Protocol", "## Settings chosen on the development split", "## Table 1: the test split (10 images)",
+                    "### Test images by `img_kind`", "## Label efficiency", "## Training curve",
+                    "## Code that computed each stage", "## Configuration"):
+        assert heading in document
+    assert "development masks used for selection" in document
+    assert "Supervised U-Net, 8 masks" in document and "labelled images [95 % CI" in document
+    assert "figures/label_efficiency.png" in document and "snakemake benchmark" in document

@@ -1,0 +1,113 @@
+"""The label-efficiency curve and DiffSeg's place on it, on constructed curves."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from diffseg.figures import DPI, save_figure
+from diffseg.figures.label_efficiency import HEIGHT, WIDTH, label_efficiency_figure
+from diffseg.label_efficiency import (
+    budget_method,
+    budget_of,
+    budget_subset,
+    curve_methods,
+    label_efficiency,
+    read_worth,
+    worth_in_masks,
+    worth_table,
+)
+
+
+def test_budget_names_round_trip_and_other_methods_have_none():
+    assert budget_method(30) == "unet_30" and budget_of("unet_30") == 30
+    assert budget_of("unet") is None and budget_of("diffseg_crf") is None and budget_of("unet_x") is None
+
+
+def test_budget_subsets_are_nested_seeded_and_checked():
+    ids = [f"ISIC_{i:07d}" for i in range(200)]
+    small, large = budget_subset(ids, 10, seed=0), budget_subset(ids, 100, seed=0)
+    assert len(small) == 10 and len(large) == 100 and set(small) <= set(large)
+    assert np.array_equal(small, budget_subset(ids, 10, seed=0))
+    assert not np.array_equal(small, budget_subset(ids, 10, seed=1))
+    with pytest.raises(ValueError, match="has 200"):
+        budget_subset(ids, 201, seed=0)
+
+
+def test_curve_points_are_the_budgets_and_the_full_unet_by_masks():
+    methods = ["otsu", "unet", "unet_100", "unet_10", "diffseg_crf", "step_060"]
+    assert curve_methods(methods, full_masks=1700) == {"unet_10": 10, "unet_100": 100, "unet": 1700}
+
+
+def test_worth_interpolates_dice_against_log_masks():
+    masks, dice = [10, 100, 1000], [0.5, 0.7, 0.8]
+    assert worth_in_masks(masks, dice, 0.6) == pytest.approx(math.sqrt(10 * 100))  # halfway in log
+    assert worth_in_masks(masks, dice, 0.7) == pytest.approx(100)
+    assert worth_in_masks(masks, dice, 0.75) == pytest.approx(10**2.5)
+    assert worth_in_masks(masks, dice, 0.4) == -math.inf
+    assert worth_in_masks(masks, dice, 0.9) == math.inf
+    # A curve that dips: the first N at which it reaches the target.
+    assert worth_in_masks([10, 100, 1000], [0.5, 0.8, 0.7], 0.65) == pytest.approx(10**1.5)
+
+
+def _scores(dice_by_method: dict[str, np.ndarray]) -> pd.DataFrame:
+    rows = [{"id": f"img{i}", "method": method, "dice": value}
+            for method, values in dice_by_method.items() for i, value in enumerate(values)]
+    return pd.DataFrame(rows)
+
+
+def test_diffseg_is_placed_on_the_curve_with_a_bootstrap_interval():
+    rng = np.random.default_rng(0)
+    noise = lambda: rng.normal(0, 0.05, 200)  # noqa: E731
+    scores = _scores({"unet_10": 0.5 + noise(), "unet_100": 0.7 + noise(), "unet": 0.8 + noise(),
+                      "diffseg_crf": 0.6 + noise(), "otsu": 0.65 + noise()})
+    curve, worth = label_efficiency(scores, full_masks=1000, n_resamples=500, seed=0)
+    assert curve["method"].tolist() == ["unet_10", "unet_100", "unet"]
+    assert curve["masks"].tolist() == [10, 100, 1000] and (curve["n"] == 200).all()
+    assert (curve["ci_low"] < curve["dice_mean"]).all() and (curve["dice_mean"] < curve["ci_high"]).all()
+    assert 20 < worth.estimate < 50  # √1000 ≈ 32, moved a little by the noise
+    assert 10 < worth.ci_low < worth.estimate < worth.ci_high < 100
+    assert worth.text().startswith("≈ ") and "95 % CI" in worth.text()
+
+
+def test_a_censored_worth_reads_as_fewer_or_more_than_the_curve_ends():
+    scores = _scores({"unet_10": [0.5, 0.6] * 20, "unet": [0.7, 0.8] * 20, "diffseg_crf": [0.1, 0.2] * 20})
+    _, worth = label_efficiency(scores, full_masks=300, n_resamples=200, seed=0)
+    assert worth.estimate == -math.inf and worth.ci_high == -math.inf
+    assert worth.text() == "< 10 labelled images [95 % CI < 10, < 10]"
+    scores.loc[scores["method"] == "diffseg_crf", "dice"] = 0.95
+    _, worth = label_efficiency(scores, full_masks=300, n_resamples=200, seed=0)
+    assert worth.estimate == math.inf and "> 300" in worth.text()
+
+
+def test_without_two_points_or_the_reference_there_is_no_placement():
+    curve, worth = label_efficiency(_scores({"unet": [0.8], "diffseg_crf": [0.6]}), 100, 100, 0)
+    assert curve.empty and worth is None
+    curve, worth = label_efficiency(_scores({"unet": [0.8], "unet_10": [0.5]}), 100, 100, 0)
+    assert curve.empty and worth is None
+
+
+def test_the_worth_survives_its_csv_censored_values_included(tmp_path):
+    scores = _scores({"unet_10": [0.5, 0.6] * 20, "unet": [0.7, 0.8] * 20, "diffseg_crf": [0.1, 0.2] * 20})
+    _, worth = label_efficiency(scores, full_masks=300, n_resamples=100, seed=0)
+    worth_table(worth).to_csv(tmp_path / "worth.csv", index=False)
+    assert read_worth(tmp_path / "worth.csv") == worth
+    worth_table(None).to_csv(tmp_path / "none.csv", index=False)
+    assert read_worth(tmp_path / "none.csv") is None
+
+
+def test_the_curve_figure_is_drawn(tmp_path):
+    rng = np.random.default_rng(1)
+    scores = _scores({"unet_10": rng.uniform(0.3, 0.6, 50), "unet_100": rng.uniform(0.5, 0.8, 50),
+                      "unet": rng.uniform(0.7, 0.9, 50), "diffseg_crf": rng.uniform(0.4, 0.8, 50)})
+    curve, worth = label_efficiency(scores, full_masks=1000, n_resamples=100, seed=0)
+    references = pd.DataFrame({"key": ["otsu", "diffseg_crf"], "method": ["Otsu", "DiffSeg + DenseCRF"],
+                               "dice_mean": [0.5, 0.6], "dice_ci_low": [0.45, 0.55], "dice_ci_high": [0.55, 0.65]})
+    save_figure(label_efficiency_figure(curve, references, worth), tmp_path / "curve.png")
+    with Image.open(tmp_path / "curve.png") as image:
+        assert image.format == "PNG" and image.size == (round(WIDTH * DPI), round(HEIGHT * DPI))
+        assert np.asarray(image.convert("L"), dtype=np.float32).std() > 20
