@@ -4,7 +4,7 @@ from pathlib import Path
 import pandas as pd
 
 from diffseg.atomic import write_text
-from diffseg.benchmark import benchmark_document
+from diffseg.benchmark import CrossDataset, benchmark_document
 from diffseg.documents import run_facts
 from diffseg.label_efficiency import read_worth
 from diffseg.logs import redirect_to
@@ -17,6 +17,12 @@ def optional_csv(name):
 
 with redirect_to(snakemake.log[0]):
     params = snakemake.params
+    cross = [
+        CrossDataset(cohort, Path(table).read_text(encoding="utf-8"), pd.read_csv(scores), split_by)
+        for (cohort, split_by), table, scores in zip(
+            params.cross.items(), snakemake.input.cross_tables, snakemake.input.cross_scores, strict=True
+        )
+    ]
     jobs = job_records(params.logs, skip=["validate"])
     document = benchmark_document(
         run_facts(params.provenance, params.workflow_dir, jobs),
@@ -31,6 +37,7 @@ with redirect_to(snakemake.log[0]):
         worth=read_worth(snakemake.input.worth),
         loss=optional_csv("loss"),
         split_by=params.split_by,
+        cross=cross,
         dev_fraction=params.dev_fraction,
         group=params.group,
         n_resamples=params.metrics["bootstrap"],

@@ -36,13 +36,14 @@ def require_sample(sample: Path = ISIC_SAMPLE) -> Path:
     return sample
 
 
-def linked_sample(sample: Path, cohort: Path, count: int) -> list[Path]:
-    """The first `count` images of `sample` and their masks linked into `cohort`/images and /masks (a
-    folder cohort of real images without copying them); returns the linked images' sample paths."""
+def linked_sample(sample: Path, cohort: Path, count: int, start: int = 0) -> list[Path]:
+    """`count` images of `sample` from the `start`-th in id order, and their masks, linked into
+    `cohort`/images and /masks (a folder cohort of real images without copying them); returns the
+    linked images' sample paths."""
     images, masks = cohort / "images", cohort / "masks"
     images.mkdir(parents=True)
     masks.mkdir()
-    chosen = sorted((sample / "images").glob("ISIC_*.jpg"))[:count]
+    chosen = sorted((sample / "images").glob("ISIC_*.jpg"))[start : start + count]
     for image in chosen:
         (images / image.name).symlink_to(image)
         mask = f"{image.stem}_segmentation.png"

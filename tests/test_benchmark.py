@@ -2,9 +2,10 @@
 
 Thirty real ISIC 2017 images with their masks and a manifest the test writes (20 `train`, 10 `val`,
 each marked full-resolution or thumbnail), a development split carved from the training images, two
-label budgets and the tiny preset trained for a few steps: this proves the protocol's plumbing (which
-images train, select and test, which rows the tables hold, the document and its figure), not the
-quality of so short a training.
+label budgets, six other images as a cross-dataset cohort with HAM10000's manifest columns, and the
+tiny preset trained for a few steps: this proves the protocol's plumbing (which images train, select
+and test, which rows the tables hold, the document and its figure), not the quality of so short a
+training.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from conftest import linked_sample, run_snakemake
 pytestmark = pytest.mark.pipeline
 
 N_TRAIN, N_TEST = 20, 10
+N_CROSS = 6
 BUDGETS = [3, 8]
 
 
@@ -37,6 +39,18 @@ def benchmarked(isic_sample, tmp_path_factory):
         "split": ["train"] * N_TRAIN + ["val"] * N_TEST,
         "img_kind": ["fullres", "thumb256_squashed"] * ((N_TRAIN + N_TEST) // 2),
     }).to_csv(workdir / "cohort" / "manifest.csv", index=False)
+    # A cross-dataset cohort as HAM10000 describes its images: one training lesion photographed twice
+    # (left out, as every training image), test lesions, a diagnosis per image.
+    other = linked_sample(isic_sample, workdir / "other", N_CROSS + 2, start=N_TRAIN + N_TEST)
+    pd.DataFrame({
+        "id": [image.stem for image in other],
+        "suggested_split": ["train"] * 2 + ["val"] * N_CROSS,
+        "lesion_id": ["L0", "L0", *(f"L{i}" for i in range(1, N_CROSS + 1))],
+        "dx": ["nv", "nv", *(["mel", "nv"] * (N_CROSS // 2))],
+    }).to_csv(workdir / "other" / "manifest.csv", index=False)
+    cross = {"images": str(workdir / "other" / "images"), "masks": str(workdir / "other" / "masks"),
+             "splits": {"csv": str(workdir / "other" / "manifest.csv"), "column": "suggested_split",
+                        "train": "train", "test": "val", "group": "lesion_id", "keep": ["dx"]}}
     config = {
         "dataset": {"name": "bench", "source": "folder", "size": 32, "dev_fraction": 0.25,
                     "folder": {"images": str(images), "masks": str(masks),
@@ -47,6 +61,7 @@ def benchmarked(isic_sample, tmp_path_factory):
         "extraction": {"steps": [60, 100, 150], "draws": 1, "shard_size": 8},
         "unet": {"steps": 10, "batch_size": 4, "base_channels": 8, "label_budgets": BUDGETS},
         "metrics": {"bootstrap": 200},
+        "benchmark": {"cross": {"other": cross}},
     }
     (workdir / "config.yaml").write_text(yaml.safe_dump(config))
     result = run_snakemake(workdir, "benchmark")
@@ -88,6 +103,17 @@ def test_table1_has_the_budget_rows_and_the_step_chosen_on_the_development_split
     assert set(scores["img_kind"]) == {"fullres", "thumb256_squashed"}
 
 
+def test_another_cohort_is_segmented_by_this_runs_models_without_retraining(benchmarked):
+    cross = benchmarked / "cross" / "other"
+    manifest = pd.read_csv(cross / "prepared" / "manifest.csv")
+    assert len(manifest) == N_CROSS and (manifest["split"] == "test").all()
+    assert not (cross / "model").exists() and not (cross / "unet" / "model.pt").exists()
+    table = pd.read_csv(cross / "evaluation" / "table1.csv").set_index("key")
+    assert (table["n"] == N_CROSS).all() and "unet_8" in table.index
+    assert table.loc["best_step", "step_chosen_on"] == "development"
+    assert set(pd.read_csv(cross / "evaluation" / "scores.csv")["dx"]) == {"mel", "nv"}
+
+
 def test_label_efficiency_curve_and_its_figure(benchmarked):
     curve = pd.read_csv(benchmarked / "evaluation" / "label_efficiency.csv")
     manifest = pd.read_csv(benchmarked / "prepared" / "manifest.csv")
@@ -101,7 +127,8 @@ def test_label_efficiency_curve_and_its_figure(benchmarked):
 def test_the_document_says_what_was_chosen_on_what(benchmarked):
     document = (benchmarked / "benchmark.md").read_text()
     for heading in ("## Protocol", "## Settings chosen on the development split", "## Table 1: the test split (10 images)",
-                    "### Test images by `img_kind`", "## Label efficiency", "## Training curve",
+                    "### Test images by `img_kind`", "## Cross-dataset: the bench models on other (6 test images)",
+                    "### Test images by `dx`", "## Label efficiency", "## Training curve",
                     "## Code that computed each stage", "## Configuration"):
         assert heading in document
     assert "development masks used for selection" in document

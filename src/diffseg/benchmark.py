@@ -4,10 +4,13 @@ official splits, with nothing chosen on the test images.
 It says what each split was used for (training, choosing settings on the development split, testing),
 which settings were chosen on how many development masks, and holds the test Table 1, the test
 images split by the cohort's kept columns (e.g. full-resolution originals apart from thumbnails), the
-label-efficiency curve with DiffSeg's place on it, the training curve, and how the run was made.
+label-efficiency curve with DiffSeg's place on it, the tables of other cohorts segmented by this run's
+models without retraining (cross-dataset), the training curve, and how the run was made.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import pandas as pd
 
@@ -93,6 +96,40 @@ def subgroup_table(
     return [f"### Test images by `{column}`", "", *markdown_table(header, rows), ""]
 
 
+def subgroup_tables(
+    per_image: pd.DataFrame, columns: list[str], n_resamples: int, seed: int, dev_scores: pd.DataFrame | None
+) -> list[str]:
+    """`subgroup_table` for each of `columns` the scores have."""
+    return [line for column in columns if column in per_image
+            for line in subgroup_table(per_image, column, n_resamples, seed, dev_scores)]
+
+
+@dataclass(frozen=True)
+class CrossDataset:
+    """Another cohort's test split segmented by this run's models, not retrained (benchmark.cross)."""
+
+    cohort: str
+    table1_md: str
+    per_image: pd.DataFrame
+    split_by: list[str]
+
+
+def cross_dataset_section(
+    cross: CrossDataset, name: str, n_resamples: int, seed: int, dev_scores: pd.DataFrame | None
+) -> list[str]:
+    chosen_on = "this run's development split" if dev_scores is not None else f"{cross.cohort}'s own test images"
+    return [
+        f"## Cross-dataset: the {name} models on {cross.cohort} ({cross.per_image['id'].nunique()} test images)",
+        "",
+        f"The DDPM and the U-Nets trained on {name}'s training split segment the test split of "
+        f"{cross.cohort} without retraining; the best single step is the one chosen on {chosen_on}.",
+        "",
+        cross.table1_md.rstrip(),
+        "",
+        *subgroup_tables(cross.per_image, cross.split_by, n_resamples, seed, dev_scores),
+    ]
+
+
 def label_efficiency_section(curve: pd.DataFrame, worth: Worth | None, table: pd.DataFrame) -> list[str]:
     if not len(curve):
         return []
@@ -149,6 +186,7 @@ def benchmark_document(
     worth: Worth | None,
     loss: pd.DataFrame | None,
     split_by: list[str],
+    cross: list[CrossDataset],
     dev_fraction: float,
     group: str | None,
     n_resamples: int,
@@ -156,8 +194,6 @@ def benchmark_document(
 ) -> str:
     """The Markdown of results/<name>/benchmark.md (see the module's docstring)."""
     counts = split_counts(manifest)
-    subgroups = [line for column in split_by if column in per_image
-                 for line in subgroup_table(per_image, column, n_resamples, seed, dev_scores)]
     extra = {
         "Run time": f"{run['run_time']} (first job's start to last job's end, from the jobs' logs)",
         "Images": f"train {counts['train']}, development {counts[DEV_SPLIT]}, test {counts['test']}",
@@ -170,7 +206,8 @@ def benchmark_document(
         "",
         table1_md.rstrip(),
         "",
-        *subgroups,
+        *subgroup_tables(per_image, split_by, n_resamples, seed, dev_scores),
+        *(line for other in cross for line in cross_dataset_section(other, run["name"], n_resamples, seed, dev_scores)),
         *label_efficiency_section(curve, worth, table),
         *training_section(loss),
         *closing_sections(stages_md, run),

@@ -1,5 +1,6 @@
 # The benchmark (`snakemake benchmark`, docs/benchmark.md): a dataset's official splits, settings chosen
-# on a development split carved from the training images, the label-efficiency curve, one document.
+# on a development split carved from the training images, the label-efficiency curve, other cohorts
+# segmented by the run's models (benchmark.cross, results roots in common.smk), one document.
 
 BENCHMARK = f"results/{DATASET}"
 
@@ -59,6 +60,14 @@ rule benchmark_document:
         curve=f"{BENCHMARK}/evaluation/label_efficiency.csv",
         worth=f"{BENCHMARK}/evaluation/label_efficiency_worth.csv",
         figure=f"{BENCHMARK}/figures/label_efficiency.png",
+        cross_tables=[
+            f"{BENCHMARK}/cross/{cohort}/evaluation/table1.md"
+            for cohort in CROSS_CONFIGS
+        ],
+        cross_scores=[
+            f"{BENCHMARK}/cross/{cohort}/evaluation/scores.csv"
+            for cohort in CROSS_CONFIGS
+        ],
     output:
         document=f"{BENCHMARK}/benchmark.md",
     log:
@@ -70,6 +79,11 @@ rule benchmark_document:
         workflow_dir=workflow.basedir,
         logs=f"logs/{DATASET}",
         split_by=config["dataset"]["folder"]["splits"]["keep"],
+        # The kept columns of each cross-dataset cohort, which its test table is split by.
+        cross={
+            cohort: cross["dataset"]["folder"]["splits"]["keep"]
+            for cohort, cross in CROSS_CONFIGS.items()
+        },
         dev_fraction=config["dataset"]["dev_fraction"],
         group=config["dataset"]["folder"]["splits"]["group"],
         metrics=config["metrics"],

@@ -52,6 +52,19 @@ for name, variant_config in VARIANT_CONFIGS.items():
             f"validation.ablations.{name} changes the cohort ({', '.join(COHORT_SETTINGS)}): "
             "every variant is cross-validated on the same images"
         )
+# Cross-dataset evaluation (benchmark.cross): the main run's models segment other cohorts' test
+# splits without retraining. Each cohort is the main configuration with its own dataset.folder.
+CROSS_CONFIGS = {}
+for name, folder in config["benchmark"]["cross"].items():
+    cross_config = merged_config(config, {})
+    cross_config["dataset"] |= {"source": "folder", "folder": folder, "dev_fraction": 0}
+    try:
+        validate(cross_config, schema="../schemas/config.schema.yaml")
+    except WorkflowError as error:
+        raise WorkflowError(
+            f"benchmark.cross.{name} is not a valid dataset.folder", error
+        )
+    CROSS_CONFIGS[name] = cross_config
 # Which variant computes each stage for each variant (a variant shares every stage it leaves alone).
 STAGE_OWNERS = {
     stage: stage_owners({"default": config, **VARIANT_CONFIGS}, stage)
@@ -60,7 +73,8 @@ STAGE_OWNERS = {
 
 
 wildcard_constraints:
-    root=re.escape(DATASET) + r"(/validate/[A-Za-z0-9_.-]+/fold-\d+|/dev)?",
+    root=re.escape(DATASET)
+    + r"(/validate/[A-Za-z0-9_.-]+/fold-\d+|/dev|/cross/[A-Za-z0-9_.-]+)?",
     shard=r"\d{4}",
     cohort=r"[A-Za-z0-9_.-]+",
     budget=r"\d+",
@@ -89,12 +103,34 @@ def variant_and_fold(root):
 # The development split's results root: the main run's DDPM and U-Nets score its images there, so
 # settings are chosen on images no model has seen instead of on the test images (docs/benchmark.md).
 DEV_ROOT = f"{DATASET}/dev"
-# What a held-out root takes from the main run: the trained models it evaluates.
+# What a held-out root (the development root, a cross-dataset root) takes from the main run: the
+# trained models it evaluates.
 TRAINED_STAGES = ("model", "unet_model")
 
 
+def cross_cohort(root):
+    """The benchmark.cross cohort a cross-dataset root, results/<dataset>/cross/<cohort>, evaluates;
+    None for other roots."""
+    match = re.fullmatch(re.escape(DATASET) + r"[/]cross/([^/]+)", root)
+    return match.group(1) if match else None
+
+
+def held_out_split_of(root):
+    """The split of its cohort a held-out root evaluates with the main run's models (the development
+    split, or a cross-dataset cohort's test split); None for the other roots."""
+    if root == DEV_ROOT:
+        return DEV_SPLIT
+    return "test" if cross_cohort(root) else None
+
+
 def root_config(root):
-    """The configuration of a results root: the main one, or an ablation variant's."""
+    """The configuration of a results root: the main one, an ablation variant's or a cross-dataset
+    cohort's."""
+    cohort = cross_cohort(root)
+    if cohort is not None:
+        if cohort not in CROSS_CONFIGS:
+            raise WorkflowError(f"{root}: no cohort {cohort!r} in benchmark.cross")
+        return CROSS_CONFIGS[cohort]
     variant, _ = variant_and_fold(root)
     if variant not in (None, "default") and variant not in VARIANT_CONFIGS:
         raise WorkflowError(f"{root}: no ablation {variant!r} in validation.ablations")
@@ -149,9 +185,9 @@ def fold_of_root(wildcards):
 def stage_root(root, stage):
     """The results root that computes `stage` for `root`: an ablation variant shares every stage
     whose settings it has in common with an earlier variant of the same fold, the default first
-    (one DDPM per fold when only the thresholding or the fusion changes). The development root
-    computes everything but the main run's trained models itself."""
-    if root == DEV_ROOT:
+    (one DDPM per fold when only the thresholding or the fusion changes). A held-out root computes
+    everything but the main run's trained models itself."""
+    if held_out_split_of(root):
         return DATASET if stage in TRAINED_STAGES else root
     variant, fold = variant_and_fold(root)
     if variant is None:
@@ -178,8 +214,8 @@ def prepared(name):
 
 @depends_on()
 def held_out_split(wildcards):
-    """The split whose images a held-out root evaluates (the development root's); None elsewhere."""
-    return DEV_SPLIT if wildcards.root == DEV_ROOT else None
+    """The split whose images a held-out root evaluates; None elsewhere."""
+    return held_out_split_of(wildcards.root)
 
 
 def prepared_manifest(wildcards):
@@ -209,12 +245,12 @@ def per_shard(pattern, stage=None):
 
 
 def development_root(root):
-    """The development root that chooses the settings of results root `root`: the main run's, when its
-    cohort has development images with masks; None otherwise (reading the manifest waits for prepare).
-    """
-    if root != DATASET:
+    """The development root that chooses the settings of results root `root` (the main run's or a
+    cross-dataset root's): the main run's, when its cohort has development images with masks; None
+    otherwise (reading the main manifest waits for prepare)."""
+    if root != DATASET and cross_cohort(root) is None:
         return None
-    manifest = pd.read_csv(checkpoints.prepare.get(root=root).output.manifest)
+    manifest = pd.read_csv(checkpoints.prepare.get(root=DATASET).output.manifest)
     scorable = (
         manifest["split"].eq(DEV_SPLIT) & manifest["label"].eq(1) & manifest["has_mask"]
     )
