@@ -12,7 +12,8 @@ from diffseg.validation import validation_document
 
 with redirect_to(snakemake.log[0]):
     params = snakemake.params
-    jobs = job_records(params.logs)
+    # Logs of every (variant, fold) root: logs/<name>/validate/<variant>/fold-<k>/…
+    jobs = job_records(params.logs, root_depth=2)
     ablation = snakemake.input.get("ablation")
     document = validation_document(
         Path(snakemake.input.table1).read_text(encoding="utf-8"),
