@@ -4,11 +4,12 @@ from pathlib import Path
 import pandas as pd
 
 from diffseg.atomic import write_text
-from diffseg.benchmark import CrossDataset, benchmark_document
+from diffseg.benchmark import CrossDataset, Selection, benchmark_document
 from diffseg.documents import run_facts
 from diffseg.label_efficiency import read_worth
 from diffseg.logs import redirect_to
 from diffseg.provenance import job_records, provenance_markdown
+from diffseg.selection import read_choice
 
 
 def optional_csv(name):
@@ -17,6 +18,10 @@ def optional_csv(name):
 
 with redirect_to(snakemake.log[0]):
     params = snakemake.params
+    selection = (
+        Selection(Path(snakemake.input.selection).read_text(encoding="utf-8"), read_choice(snakemake.input.chosen))
+        if "selection" in snakemake.input.keys() else None
+    )
     cross = [
         CrossDataset(cohort, Path(table).read_text(encoding="utf-8"), pd.read_csv(scores), split_by)
         for (cohort, split_by), table, scores in zip(
@@ -33,6 +38,7 @@ with redirect_to(snakemake.log[0]):
         provenance_markdown(jobs),
         dev_scores=optional_csv("dev_scores"),
         dev_per_step=optional_csv("dev_per_step"),
+        selection=selection,
         curve=pd.read_csv(snakemake.input.curve),
         worth=read_worth(snakemake.input.worth),
         loss=optional_csv("loss"),

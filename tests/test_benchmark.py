@@ -2,7 +2,7 @@
 
 Thirty real ISIC 2017 images with their masks and a manifest the test writes (20 `train`, 10 `val`,
 each marked full-resolution or thumbnail), a development split carved from the training images, two
-label budgets, six other images as a cross-dataset cohort with HAM10000's manifest columns, and the
+candidate post-training settings chosen between on it, two label budgets, six other images as a cross-dataset cohort with HAM10000's manifest columns, and the
 tiny preset trained for a few steps: this proves the protocol's plumbing (which images train, select
 and test, which rows the tables hold, the document and its figure), not the quality of so short a
 training.
@@ -26,6 +26,9 @@ pytestmark = pytest.mark.pipeline
 N_TRAIN, N_TEST = 20, 10
 N_CROSS = 6
 BUDGETS = [3, 8]
+# The configuration's step set, and later steps thresholded at a fixed level (its own extraction).
+CANDIDATES = {"paper_steps": {}, "late_fixed_04": {"extraction": {"steps": [200, 300]},
+                                                   "threshold": {"method": "fixed", "value": 0.4}}}
 
 
 @pytest.fixture(scope="module")
@@ -61,15 +64,38 @@ def benchmarked(isic_sample, tmp_path_factory):
         "extraction": {"steps": [60, 100, 150], "draws": 1, "shard_size": 8},
         "unet": {"steps": 10, "batch_size": 4, "base_channels": 8, "label_budgets": BUDGETS},
         "metrics": {"bootstrap": 200},
-        "benchmark": {"cross": {"other": cross}},
+        "benchmark": {"cross": {"other": cross}, "candidates": CANDIDATES},
     }
-    (workdir / "config.yaml").write_text(yaml.safe_dump(config))
+    (workdir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))  # candidates in their order
     result = run_snakemake(workdir, "benchmark")
     assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-5000:]
     return workdir / "results" / "bench"
 
 
-def test_official_splits_and_a_development_split_that_trains_nothing(benchmarked):
+@pytest.fixture(scope="module")
+def chosen(benchmarked):
+    """The root of the candidate chosen on the development split, which segments the test images."""
+    return benchmarked / "candidate" / yaml.safe_load((benchmarked / "selection" / "chosen.yaml").read_text())["candidate"]
+
+
+def test_the_candidate_with_the_best_development_dice_is_chosen_and_alone_tested(benchmarked, chosen):
+    dev_crf = {name: pd.read_csv(benchmarked / "candidate" / name / "dev" / "evaluation" / "scores.csv")
+               .query("method == 'diffseg_crf'")["dice"].mean() for name in CANDIDATES}
+    assert chosen.name == max(CANDIDATES, key=lambda name: (dev_crf[name], name == "paper_steps"))
+    selection = pd.read_csv(benchmarked / "selection" / "candidates.csv")
+    assert selection["candidate"].tolist() == list(CANDIDATES)
+    assert selection["crf_mean"].tolist() == pytest.approx([dev_crf[name] for name in CANDIDATES])
+    # Only the chosen candidate segments the test images; each reuses the main run's models, and the
+    # one with the configuration's step set its extraction.
+    for name in CANDIDATES:
+        assert (benchmarked / "candidate" / name / "evaluation" / "table1.csv").exists() == (name == chosen.name)
+        assert not (benchmarked / "candidate" / name / "dev" / "model").exists()
+    assert (benchmarked / "dev" / "diffs").is_dir() and not (benchmarked / "candidate" / "paper_steps" / "dev" / "diffs").exists()
+    assert (benchmarked / "candidate" / "late_fixed_04" / "dev" / "diffs").is_dir()
+    assert not (benchmarked / "evaluation" / "table1.csv").exists()
+
+
+def test_official_splits_and_a_development_split_that_trains_nothing(benchmarked, chosen):
     manifest = pd.read_csv(benchmarked / "prepared" / "manifest.csv")
     counts = manifest["split"].value_counts().to_dict()
     assert counts["test"] == N_TEST and counts["train"] + counts["dev"] == N_TRAIN and counts["dev"] >= 1
@@ -85,27 +111,27 @@ def test_official_splits_and_a_development_split_that_trains_nothing(benchmarked
     assert sorted(dev_manifest["id"]) == sorted(manifest.loc[manifest["split"] == "dev", "id"])
     assert (dev_manifest["split"] == "test").all()
     assert not (dev / "model").exists() and not (dev / "unet" / "model.pt").exists()
-    dev_scores = pd.read_csv(dev / "evaluation" / "scores.csv")
+    dev_scores = pd.read_csv(chosen / "dev" / "evaluation" / "scores.csv")
     assert dev_scores["id"].nunique() == counts["dev"]
 
 
-def test_table1_has_the_budget_rows_and_the_step_chosen_on_the_development_split(benchmarked):
-    table = pd.read_csv(benchmarked / "evaluation" / "table1.csv")
+def test_table1_has_the_budget_rows_and_the_step_chosen_on_the_development_split(chosen):
+    table = pd.read_csv(chosen / "evaluation" / "table1.csv")
     assert list(table["key"]) == ["otsu", "unet", "unet_3", "unet_8", "best_step", "diffseg_mean", "diffseg_crf"]
     assert (table["n"] == N_TEST).all()
     assert table.loc[table["key"] == "unet_3", "method"].item() == "Supervised U-Net, 3 masks"
     best = table.set_index("key").loc["best_step"]
     assert best["step_chosen_on"] == "development" and "development images" in best["method"]
-    dev_per_step = pd.read_csv(benchmarked / "dev" / "evaluation" / "per_step.csv")
+    dev_per_step = pd.read_csv(chosen / "dev" / "evaluation" / "per_step.csv")
     assert f"t = {int(dev_per_step.loc[dev_per_step['mean'].idxmax(), 'step'])}," in best["method"]
     assert table["p_holm_dice_vs_crf"].iloc[:-1].between(0, 1).all()
-    scores = pd.read_csv(benchmarked / "evaluation" / "scores.csv")
+    scores = pd.read_csv(chosen / "evaluation" / "scores.csv")
     assert set(scores["img_kind"]) == {"fullres", "thumb256_squashed"}
 
 
-def test_another_cohort_is_segmented_by_this_runs_models_without_retraining(benchmarked):
-    cross = benchmarked / "cross" / "other"
-    manifest = pd.read_csv(cross / "prepared" / "manifest.csv")
+def test_another_cohort_is_segmented_by_this_runs_models_without_retraining(benchmarked, chosen):
+    manifest = pd.read_csv(benchmarked / "cross" / "other" / "prepared" / "manifest.csv")
+    cross = chosen / "cross" / "other"
     assert len(manifest) == N_CROSS and (manifest["split"] == "test").all()
     assert not (cross / "model").exists() and not (cross / "unet" / "model.pt").exists()
     table = pd.read_csv(cross / "evaluation" / "table1.csv").set_index("key")
@@ -124,7 +150,7 @@ def test_label_efficiency_curve_and_its_figure(benchmarked):
         assert np.asarray(image.convert("L"), dtype=np.float32).std() > 20
 
 
-def test_the_document_says_what_was_chosen_on_what(benchmarked):
+def test_the_document_says_what_was_chosen_on_what(benchmarked, chosen):
     document = (benchmarked / "benchmark.md").read_text()
     for heading in ("## Protocol", "## Settings chosen on the development split", "## Table 1: the test split (10 images)",
                     "### Test images by `img_kind`", "## Cross-dataset: the bench models on other (6 test images)",
@@ -132,5 +158,8 @@ def test_the_document_says_what_was_chosen_on_what(benchmarked):
                     "## Code that computed each stage", "## Configuration"):
         assert heading in document
     assert "development masks used for selection" in document
+    assert f"Post-training settings: candidate `{chosen.name}`" in document
+    assert all(f"| {name} |" in document or f"| **{name}** (chosen) |" in document for name in CANDIDATES)
+    assert f"| **{chosen.name}** (chosen) |" in document
     assert "Supervised U-Net, 8 masks" in document and "labelled images [95 % CI" in document
     assert "figures/label_efficiency.png" in document and "snakemake benchmark" in document

@@ -2,7 +2,8 @@
 official splits, with nothing chosen on the test images.
 
 It says what each split was used for (training, choosing settings on the development split, testing),
-which settings were chosen on how many development masks, and holds the test Table 1, the test
+which candidate settings were tried there, their development Dice and which was chosen on how many
+development masks, and holds the test Table 1, the test
 images split by the cohort's kept columns (e.g. full-resolution originals apart from thumbnails), the
 label-efficiency curve with DiffSeg's place on it, the tables of other cohorts segmented by this run's
 models without retraining (cross-dataset), the training curve, and how the run was made.
@@ -56,8 +57,32 @@ def protocol_section(counts: dict[str, int], dev_fraction: float, group: str | N
     ]
 
 
-def selection_section(dev_per_step: pd.DataFrame | None, table: pd.DataFrame) -> list[str]:
-    """The settings chosen on the development split, with the development Dice of every candidate."""
+@dataclass(frozen=True)
+class Selection:
+    """The candidates of benchmark.candidates scored on the development split (diffseg.selection)."""
+
+    table_md: str
+    chosen: dict
+
+
+def candidates_lines(selection: Selection | None) -> list[str]:
+    """Which candidate settings were tried on the development split and which one was chosen."""
+    if selection is None:
+        return ["The step set, threshold and CRF settings are the configuration's (below), fixed before the run.", ""]
+    chosen = selection.chosen
+    return [
+        f"Post-training settings: candidate `{chosen['candidate']}`, the best of the candidates below by mean "
+        f"Dice of DiffSeg + DenseCRF on the {chosen['dev_masks']} development masks (development masks used "
+        f"for selection: {chosen['dev_masks']}); the test split was segmented with its settings alone.",
+        "",
+        selection.table_md.rstrip(),
+        "",
+    ]
+
+
+def selection_section(dev_per_step: pd.DataFrame | None, table: pd.DataFrame, selection: Selection | None) -> list[str]:
+    """The settings chosen on the development split: the candidates' development Dice, then that of
+    every step of the chosen settings."""
     if dev_per_step is None or not len(dev_per_step):
         return []
     chosen = table.loc[table["key"] == "best_step", "method"]
@@ -67,11 +92,11 @@ def selection_section(dev_per_step: pd.DataFrame | None, table: pd.DataFrame) ->
     return [
         "## Settings chosen on the development split",
         "",
+        *candidates_lines(selection),
         f"The best single step: t = {int(best['step'])}, the highest mean Dice on the {int(best['n'])} "
-        f"development images (development masks used for selection: {int(best['n'])}). The other "
-        "settings are the configuration's (below), fixed before the run.",
+        f"development images (development masks used for selection: {int(best['n'])}).",
         "",
-        *markdown_table(["Candidate", "Development images", "Dice [95 % CI]"], rows),
+        *markdown_table(["Step", "Development images", "Dice [95 % CI]"], rows),
         "",
         f"Test row: {chosen.iloc[0] if len(chosen) else '–'}.",
         "",
@@ -182,6 +207,7 @@ def benchmark_document(
     *,
     dev_scores: pd.DataFrame | None,
     dev_per_step: pd.DataFrame | None,
+    selection: Selection | None,
     curve: pd.DataFrame,
     worth: Worth | None,
     loss: pd.DataFrame | None,
@@ -201,7 +227,7 @@ def benchmark_document(
     parts = [
         *document_header(f"Benchmark {run['name']}", run, extra),
         *protocol_section(counts, dev_fraction, group),
-        *selection_section(dev_per_step, table),
+        *selection_section(dev_per_step, table, selection),
         f"## Table 1: the test split ({counts['test']} images)",
         "",
         table1_md.rstrip(),

@@ -1,6 +1,8 @@
 # The benchmark (`snakemake benchmark`, docs/benchmark.md): a dataset's official splits, settings chosen
-# on a development split carved from the training images, the label-efficiency curve, other cohorts
-# segmented by the run's models (benchmark.cross, results roots in common.smk), one document.
+# on a development split carved from the training images (benchmark.candidates, each scored in
+# results/<name>/candidate/<candidate>/dev; the chosen one's root reports the test split), the
+# label-efficiency curve, other cohorts segmented by the run's models (benchmark.cross, results roots
+# in common.smk), one document.
 
 BENCHMARK = f"results/{DATASET}"
 
@@ -10,9 +12,34 @@ rule benchmark:
         f"{BENCHMARK}/benchmark.md",
 
 
+# The candidate with the best development Dice of DiffSeg + DenseCRF (diffseg.selection): the test
+# evaluation asks for its root once this has run.
+checkpoint select_candidate:
+    input:
+        dev_scores=[
+            f"{BENCHMARK}/candidate/{candidate}/dev/evaluation/scores.csv"
+            for candidate in CANDIDATES
+        ],
+    output:
+        chosen=f"{BENCHMARK}/selection/chosen.yaml",
+        table=f"{BENCHMARK}/selection/candidates.csv",
+        markdown=f"{BENCHMARK}/selection/candidates.md",
+    log:
+        f"logs/{DATASET}/select_candidate.log",
+    benchmark:
+        f"benchmarks/{DATASET}/select_candidate.tsv"
+    conda:
+        "../../envs/core.yaml"
+    params:
+        candidates=CANDIDATES,
+        metrics=config["metrics"],
+    script:
+        "../../scripts/select_candidate.py"
+
+
 rule label_efficiency:
     input:
-        scores=f"{BENCHMARK}/evaluation/scores.csv",
+        scores=benchmark_file("evaluation/scores.csv"),
         manifest=f"{BENCHMARK}/prepared/manifest.csv",
     output:
         curve=f"{BENCHMARK}/evaluation/label_efficiency.csv",
@@ -33,7 +60,7 @@ rule figure_label_efficiency:
     input:
         curve=f"{BENCHMARK}/evaluation/label_efficiency.csv",
         worth=f"{BENCHMARK}/evaluation/label_efficiency_worth.csv",
-        table=f"{BENCHMARK}/evaluation/table1.csv",
+        table=benchmark_file("evaluation/table1.csv"),
     output:
         figure=report(
             f"{BENCHMARK}/figures/label_efficiency.png",
@@ -52,22 +79,11 @@ rule figure_label_efficiency:
 
 rule benchmark_document:
     input:
-        unpack(benchmark_extras),
-        table1=f"{BENCHMARK}/evaluation/table1.csv",
-        table1_md=f"{BENCHMARK}/evaluation/table1.md",
-        scores=f"{BENCHMARK}/evaluation/scores.csv",
+        unpack(benchmark_inputs),
         manifest=f"{BENCHMARK}/prepared/manifest.csv",
         curve=f"{BENCHMARK}/evaluation/label_efficiency.csv",
         worth=f"{BENCHMARK}/evaluation/label_efficiency_worth.csv",
         figure=f"{BENCHMARK}/figures/label_efficiency.png",
-        cross_tables=[
-            f"{BENCHMARK}/cross/{cohort}/evaluation/table1.md"
-            for cohort in CROSS_CONFIGS
-        ],
-        cross_scores=[
-            f"{BENCHMARK}/cross/{cohort}/evaluation/scores.csv"
-            for cohort in CROSS_CONFIGS
-        ],
     output:
         document=f"{BENCHMARK}/benchmark.md",
     log:

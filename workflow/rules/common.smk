@@ -1,4 +1,5 @@
 # Config validation, dataset lookups and the input functions the rules call.
+import functools
 import os
 import re
 import sys
@@ -13,6 +14,7 @@ min_version("9.0")
 
 # The workflow's own package, importable without installing it (as the rule scripts do below).
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
+from diffseg.selection import CANDIDATE_SETTINGS, read_choice, refused_overrides
 from diffseg.shards import evaluation_positions, shard_count
 from diffseg.splits import DEV_SPLIT
 from diffseg.variants import (
@@ -25,6 +27,17 @@ from diffseg.variants import (
 
 validate(config, schema="../schemas/config.schema.yaml")
 
+
+def validated_override(override_config, key, what="a valid override"):
+    """`override_config` (the main configuration with the override at `key` merged in), checked
+    against the schema; an error names `key`."""
+    try:
+        validate(override_config, schema="../schemas/config.schema.yaml")
+    except WorkflowError as error:
+        raise WorkflowError(f"{key} is not {what}", error)
+    return override_config
+
+
 DATASET = config["dataset"]["name"]
 SOURCE = config["dataset"]["source"]
 FOLDS = config["validation"]["folds"]
@@ -35,15 +48,12 @@ FOLDS = config["validation"]["folds"]
 ABLATIONS = config["validation"]["ablations"]
 VARIANTS = ["default", *ABLATIONS]
 VARIANT_CONFIGS = {
-    name: merged_config(config, override) for name, override in ABLATIONS.items()
+    name: validated_override(
+        merged_config(config, override), f"validation.ablations.{name}"
+    )
+    for name, override in ABLATIONS.items()
 }
 for name, variant_config in VARIANT_CONFIGS.items():
-    try:
-        validate(variant_config, schema="../schemas/config.schema.yaml")
-    except WorkflowError as error:
-        raise WorkflowError(
-            f"validation.ablations.{name} is not a valid override", error
-        )
     # Every root prepares the main run's cohort (synthesised or downloaded once, in results/<dataset>).
     if settings_at(variant_config, COHORT_SETTINGS) != settings_at(
         config, COHORT_SETTINGS
@@ -58,23 +68,45 @@ CROSS_CONFIGS = {}
 for name, folder in config["benchmark"]["cross"].items():
     cross_config = merged_config(config, {})
     cross_config["dataset"] |= {"source": "folder", "folder": folder, "dev_fraction": 0}
-    try:
-        validate(cross_config, schema="../schemas/config.schema.yaml")
-    except WorkflowError as error:
+    CROSS_CONFIGS[name] = validated_override(
+        cross_config, f"benchmark.cross.{name}", "a valid dataset.folder"
+    )
+# Candidates (benchmark.candidates, diffseg.selection): overrides of the post-training settings, each
+# scored on the development split with the main run's models; the best one segments the test split.
+CANDIDATES = config["benchmark"]["candidates"]
+for name, override in CANDIDATES.items():
+    refused = refused_overrides(override)
+    if refused:
         raise WorkflowError(
-            f"benchmark.cross.{name} is not a valid dataset.folder", error
+            f"benchmark.candidates.{name} overrides {', '.join(refused)}: a candidate may change only "
+            f"{', '.join(CANDIDATE_SETTINGS)}, since it reuses the run's trained models"
         )
-    CROSS_CONFIGS[name] = cross_config
+CANDIDATE_CONFIGS = {
+    name: validated_override(
+        merged_config(config, override), f"benchmark.candidates.{name}"
+    )
+    for name, override in CANDIDATES.items()
+}
+if CANDIDATES and not config["dataset"]["dev_fraction"]:
+    raise WorkflowError(
+        "benchmark.candidates are chosen on the development split: set dataset.dev_fraction above 0"
+    )
 # Which variant computes each stage for each variant (a variant shares every stage it leaves alone).
 STAGE_OWNERS = {
     stage: stage_owners({"default": config, **VARIANT_CONFIGS}, stage)
+    for stage in STAGE_SETTINGS
+}
+# Which candidate computes each stage for each candidate ("default": the main run's roots), so that
+# candidates with the same step set and difference share one extraction.
+CANDIDATE_OWNERS = {
+    stage: stage_owners({"default": config, **CANDIDATE_CONFIGS}, stage)
     for stage in STAGE_SETTINGS
 }
 
 
 wildcard_constraints:
     root=re.escape(DATASET)
-    + r"(/validate/[A-Za-z0-9_.-]+/fold-\d+|/dev|/cross/[A-Za-z0-9_.-]+)?",
+    + r"(/validate/[A-Za-z0-9_.-]+/fold-\d+|(/candidate/[A-Za-z0-9_.-]+)?(/dev|/cross/[A-Za-z0-9_.-]+)?)",
     shard=r"\d{4}",
     cohort=r"[A-Za-z0-9_.-]+",
     budget=r"\d+",
@@ -108,24 +140,49 @@ DEV_ROOT = f"{DATASET}/dev"
 TRAINED_STAGES = ("model", "unet_model")
 
 
+def candidate_and_base(root):
+    """(candidate, the root it stands in for) of a candidate's root,
+    results/<dataset>/candidate/<candidate>[/dev | /cross/<cohort>]: the main run's, development or
+    cross-dataset root evaluated with the candidate's settings; (None, root) for other roots.
+    """
+    match = re.fullmatch(re.escape(DATASET) + r"[/]candidate/([^/]+)(.*)", root)
+    return (match.group(1), DATASET + match.group(2)) if match else (None, root)
+
+
+def candidate_root(candidate, root):
+    """`root` (the main run's, development or a cross-dataset root) evaluated with `candidate`'s
+    settings; `root` itself for None or "default" (the configuration's own settings)."""
+    if candidate in (None, "default"):
+        return root
+    return f"{DATASET}/candidate/{candidate}{root[len(DATASET):]}"
+
+
 def cross_cohort(root):
-    """The benchmark.cross cohort a cross-dataset root, results/<dataset>/cross/<cohort>, evaluates;
-    None for other roots."""
-    match = re.fullmatch(re.escape(DATASET) + r"[/]cross/([^/]+)", root)
+    """The benchmark.cross cohort a cross-dataset root, results/<dataset>[/candidate/<c>]/cross/<cohort>,
+    evaluates; None for other roots."""
+    _, base = candidate_and_base(root)
+    match = re.fullmatch(re.escape(DATASET) + r"[/]cross/([^/]+)", base)
     return match.group(1) if match else None
 
 
 def held_out_split_of(root):
     """The split of its cohort a held-out root evaluates with the main run's models (the development
     split, or a cross-dataset cohort's test split); None for the other roots."""
-    if root == DEV_ROOT:
+    if candidate_and_base(root)[1] == DEV_ROOT:
         return DEV_SPLIT
     return "test" if cross_cohort(root) else None
 
 
 def root_config(root):
-    """The configuration of a results root: the main one, an ablation variant's or a cross-dataset
-    cohort's."""
+    """The configuration of a results root: the main one, an ablation variant's, a cross-dataset
+    cohort's, or one of those with a candidate's settings."""
+    candidate, base = candidate_and_base(root)
+    if candidate is not None:
+        if candidate not in CANDIDATES:
+            raise WorkflowError(
+                f"{root}: no candidate {candidate!r} in benchmark.candidates"
+            )
+        return candidate_config(base, candidate)
     cohort = cross_cohort(root)
     if cohort is not None:
         if cohort not in CROSS_CONFIGS:
@@ -135,6 +192,13 @@ def root_config(root):
     if variant not in (None, "default") and variant not in VARIANT_CONFIGS:
         raise WorkflowError(f"{root}: no ablation {variant!r} in validation.ablations")
     return VARIANT_CONFIGS.get(variant, config)
+
+
+@functools.cache
+def candidate_config(base, candidate):
+    """The configuration of results root `base` with `candidate`'s override merged in (read often,
+    merged once)."""
+    return merged_config(root_config(base), CANDIDATES[candidate])
 
 
 def setting(*keys):
@@ -186,7 +250,15 @@ def stage_root(root, stage):
     """The results root that computes `stage` for `root`: an ablation variant shares every stage
     whose settings it has in common with an earlier variant of the same fold, the default first
     (one DDPM per fold when only the thresholding or the fusion changes). A held-out root computes
-    everything but the main run's trained models itself."""
+    everything but the main run's trained models itself. A candidate's root computes only the stages
+    whose settings no earlier candidate (the configuration's own first) shares with it, in its own
+    root of the same kind; the others come from the root it stands in for, or that candidate's.
+    """
+    candidate, base = candidate_and_base(root)
+    if candidate is not None:
+        root_config(root)  # an unknown candidate is named
+        owner = CANDIDATE_OWNERS[stage][candidate]
+        return candidate_root(owner, stage_root(base, stage))
     if held_out_split_of(root):
         return DATASET if stage in TRAINED_STAGES else root
     variant, fold = variant_and_fold(root)
@@ -247,14 +319,16 @@ def per_shard(pattern, stage=None):
 def development_root(root):
     """The development root that chooses the settings of results root `root` (the main run's or a
     cross-dataset root's): the main run's, when its cohort has development images with masks; None
-    otherwise (reading the main manifest waits for prepare)."""
-    if root != DATASET and cross_cohort(root) is None:
+    otherwise (reading the main manifest waits for prepare). A candidate's roots choose their best step on the
+    candidate's development root."""
+    candidate, base = candidate_and_base(root)
+    if base != DATASET and cross_cohort(base) is None:
         return None
     manifest = pd.read_csv(checkpoints.prepare.get(root=DATASET).output.manifest)
     scorable = (
         manifest["split"].eq(DEV_SPLIT) & manifest["label"].eq(1) & manifest["has_mask"]
     )
-    return DEV_ROOT if scorable.any() else None
+    return candidate_root(candidate, DEV_ROOT) if scorable.any() else None
 
 
 @depends_on(pattern="results/{root}/evaluation/scores.csv")
@@ -316,18 +390,51 @@ def final_outputs(wildcards):
     return [*run_outputs(), f"results/{DATASET}/run.md"]
 
 
-def benchmark_extras(wildcards):
-    """The development split's scores and Dice per step when the run has one, and the DDPM's training
-    curve when the run trained it (not with a reused model.checkpoint)."""
-    extras = {}
-    development = development_root(DATASET)
+def benchmark_root(wildcards=None):
+    """The results root whose test split the benchmark reports: the candidate chosen on the development
+    split (reading chosen.yaml waits for the select_candidate checkpoint), else the main run's.
+    """
+    if not CANDIDATES:
+        return DATASET
+    chosen = checkpoints.select_candidate.get().output.chosen
+    return candidate_root(read_choice(chosen)["candidate"], DATASET)
+
+
+def benchmark_file(name):
+    """An input function: results/<root>/<name> in the root the benchmark reports (benchmark_root)."""
+    return lambda wildcards: f"results/{benchmark_root()}/{name}"
+
+
+def benchmark_inputs(wildcards):
+    """What the benchmark document reads: the chosen root's test and cross-dataset tables, the
+    development split's scores and Dice per step when the run has one, the candidates' development
+    scores when it has candidates, and the DDPM's training curve when the run trained it (not with a
+    reused model.checkpoint)."""
+    root = benchmark_root()
+    inputs = {
+        "table1": f"results/{root}/evaluation/table1.csv",
+        "table1_md": f"results/{root}/evaluation/table1.md",
+        "scores": f"results/{root}/evaluation/scores.csv",
+        "cross_tables": [
+            f"results/{root}/cross/{cohort}/evaluation/table1.md"
+            for cohort in CROSS_CONFIGS
+        ],
+        "cross_scores": [
+            f"results/{root}/cross/{cohort}/evaluation/scores.csv"
+            for cohort in CROSS_CONFIGS
+        ],
+    }
+    development = development_root(root)
     if development:
-        extras["dev_scores"] = f"results/{development}/evaluation/scores.csv"
-        extras["dev_per_step"] = f"results/{development}/evaluation/per_step.csv"
+        inputs["dev_scores"] = f"results/{development}/evaluation/scores.csv"
+        inputs["dev_per_step"] = f"results/{development}/evaluation/per_step.csv"
+    if CANDIDATES:
+        inputs["selection"] = f"results/{DATASET}/selection/candidates.md"
+        inputs["chosen"] = f"results/{DATASET}/selection/chosen.yaml"
     if not config["model"]["checkpoint"]:
-        extras["loss"] = f"results/{DATASET}/model/loss.csv"
-        extras["loss_figure"] = f"results/{DATASET}/figures/training_loss.png"
-    return extras
+        inputs["loss"] = f"results/{DATASET}/model/loss.csv"
+        inputs["loss_figure"] = f"results/{DATASET}/figures/training_loss.png"
+    return inputs
 
 
 def annotation_cohort_folder(wildcards=None):
