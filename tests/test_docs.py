@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from diffseg.expectations import main as expectations_main
-from diffseg.expectations import render, replace_section
+from diffseg.expectations import render, replace_section, table1_rows
 
 from conftest import REPO
 
@@ -71,3 +71,11 @@ def test_method_citations_point_at_sections_that_exist(path):
     assert this_file or "PAPER" + ".md" not in text, "cites PAPER.md, which is not part of the repository"
     for section in re.findall(r"docs/method\.md §(\d+)", text):
         assert section in sections, f"cites docs/method.md §{section}, which has no such section"
+
+
+def test_a_label_budget_row_is_not_taken_for_the_unet_row():
+    document = DEFAULT_RUN.read_text(encoding="utf-8")
+    unet = next(line for line in document.splitlines() if line.startswith("| Supervised U-Net |"))
+    budget = unet.replace("| Supervised U-Net |", "| Supervised U-Net, 10 masks |").replace("0.977", "0.111")
+    rows = table1_rows(document.replace(unet, unet + "\n" + budget), "Table 1")
+    assert rows["Supervised U-Net"].label == "Supervised U-Net" and rows["Supervised U-Net"].dice.mean == 0.977
