@@ -220,10 +220,7 @@ def benchmark_document(
 ) -> str:
     """The Markdown of results/<name>/benchmark.md (see the module's docstring)."""
     counts = split_counts(manifest)
-    extra = {
-        "Run time": f"{run['run_time']} (first job's start to last job's end, from the jobs' logs)",
-        "Images": f"train {counts['train']}, development {counts[DEV_SPLIT]}, test {counts['test']}",
-    }
+    extra = {"Images": f"train {counts['train']}, development {counts[DEV_SPLIT]}, test {counts['test']}"}
     parts = [
         *document_header(f"Benchmark {run['name']}", run, extra),
         *protocol_section(counts, dev_fraction, group),

@@ -27,11 +27,12 @@ def run_facts(provenance: dict, workflow_dir, jobs: pd.DataFrame) -> dict:
 
 def document_header(title: str, run: dict, extra: dict[str, str] | None = None) -> list[str]:
     """Title, the do-not-edit line and the table of how the document was made: command, cohort,
-    commit at writing, `extra` rows, bootstrap and date."""
+    commit at writing, run time (`run_facts`), `extra` rows, bootstrap and date."""
     rows = {
         "Command": f"`{run['command']}`",
         "Cohort": run["cohort"],
         "Commit when written": f"`{run['commit']}`",
+        "Run time": f"{run.get('run_time', 'unknown')} (first job's start to last job's end, from the jobs' logs)",
         **(extra or {}),
         "Bootstrap": f"{run['bootstrap']} resamples (seed {run['metrics_seed']})",
         "Date": run["date"],
@@ -81,8 +82,7 @@ def run_document(
     ged_rows = [f"| {row.measure} | {row.n} | {row.mean:.3f} [{row.ci_low:.3f}, {row.ci_high:.3f}] |"
                 for row in ged_summary.itertuples()]
     parts = [
-        *document_header(f"Run {run['name']}", run, {"Run time": f"{run['run_time']} (first job's start "
-                                                                  "to last job's end, from the jobs' logs)"}),
+        *document_header(f"Run {run['name']}", run),
         "## Table 1",
         "",
         table1_md.rstrip(),

@@ -13,7 +13,7 @@ import pandas as pd
 import yaml
 
 from diffseg.breakdown import ALL_LESION_SHARE, FRAME_COVERING_RULE, coverage, coverage_cell, percent
-from diffseg.documents import configuration_section, document_header, markdown_sections
+from diffseg.documents import closing_sections, configuration_section, document_header, markdown_sections
 from diffseg.metrics import holm, paired_wilcoxon
 from diffseg.table import REFERENCE, best_step, markdown_table, p_value_text, summarise
 
@@ -169,9 +169,7 @@ def validation_document(
     run = provenance
     parts = [
         *document_header("Cross-validated validation", run,
-                         {"Folds": f"{run['folds']}, stratified by lesion-area quantile (seed {run['seed']})",
-                          "Run time": f"{run.get('run_time', 'unknown')} (first job's start to last job's end, "
-                                      "from the jobs' logs)"}),
+                         {"Folds": f"{run['folds']}, stratified by lesion-area quantile (seed {run['seed']})"}),
         "## Protocol",
         "",
         "Images are ordered by the lesion's share of their mask and cut into blocks of one image per",
@@ -194,7 +192,5 @@ def validation_document(
         parts += ["## Ablations", "", "Each row is one override of the configuration below, run on the same",
                   "folds; stages an override does not change are shared with the default.", "",
                   ablation_md.rstrip(), ""]
-    if stages_md is not None:
-        parts += ["## Code that computed each stage", "", stages_md.rstrip(), ""]
-    parts += configuration_section(run)
+    parts += closing_sections(stages_md, run) if stages_md is not None else configuration_section(run)
     return "\n".join(parts)
