@@ -79,3 +79,14 @@ def test_a_label_budget_row_is_not_taken_for_the_unet_row():
     budget = unet.replace("| Supervised U-Net |", "| Supervised U-Net, 10 masks |").replace("0.977", "0.111")
     rows = table1_rows(document.replace(unet, unet + "\n" + budget), "Table 1")
     assert rows["Supervised U-Net"].label == "Supervised U-Net" and rows["Supervised U-Net"].dice.mean == 0.977
+
+
+def test_a_step_chosen_on_a_development_split_is_not_called_chosen_on_the_test_images():
+    default_run, validation = (path.read_text(encoding="utf-8") for path in (DEFAULT_RUN, VALIDATION))
+    on_dev = [re.sub(r"\| DiffSeg best single step \(t = (\d+)\)",
+                     r"| DiffSeg best single step (t = \1, chosen on 184 development images)", text)
+              for text in (default_run, validation)]
+    body = render(*on_dev)
+    assert "chosen on the test images" not in body and "chosen on the test images themselves" not in body
+    assert "(t = 140, chosen on 184 development images)" in body
+    assert "(chosen on the test images)" in render(default_run, validation)
