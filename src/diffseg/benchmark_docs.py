@@ -16,7 +16,10 @@ import re
 import shutil
 from pathlib import Path
 
+import pandas as pd
+
 from diffseg.atomic import atomic_path, write_text
+from diffseg.dev_curves import dev_curve_section
 
 FIGURE_LINK = re.compile(r"\]\(figures/([^)]+)\)")
 
@@ -51,8 +54,11 @@ def combined_document(documents: dict[str, str], figure_folder: str) -> str:
     return "\n".join(parts)
 
 
-def write_combined(output: str | os.PathLike, result_roots: list[str | os.PathLike]) -> None:
-    """Write the page of the runs at `result_roots` to `output` and copy their figures beside it."""
+def write_combined(
+    output: str | os.PathLike, result_roots: list[str | os.PathLike], dev_curves: str | os.PathLike | None = None
+) -> None:
+    """Write the page of the runs at `result_roots` to `output` and copy their figures beside it;
+    with `dev_curves` (a `benchmarks/dev_curve.py` CSV), end it with the section on training budgets."""
     output = Path(output)
     documents = {Path(root).name: (Path(root) / "benchmark.md").read_text(encoding="utf-8") for root in result_roots}
     figure_folder = output.stem
@@ -62,15 +68,19 @@ def write_combined(output: str | os.PathLike, result_roots: list[str | os.PathLi
         for figure in figures_shown(markdown):
             with atomic_path(target / figure) as tmp:
                 shutil.copyfile(Path(root) / "figures" / figure, tmp)
-    write_text(output, combined_document(documents, figure_folder))
+    page = combined_document(documents, figure_folder)
+    if dev_curves:
+        page += "\n".join(dev_curve_section(pd.read_csv(dev_curves), str(dev_curves))) + "\n"
+    write_text(output, page)
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("output", help="the page to write, e.g. docs/benchmark.md")
     parser.add_argument("roots", nargs="+", help="results roots holding benchmark.md, e.g. results/benchmark_isic2017")
+    parser.add_argument("--dev-curves", help="a benchmarks/dev_curve.py CSV to end the page with")
     arguments = parser.parse_args(argv)
-    write_combined(arguments.output, arguments.roots)
+    write_combined(arguments.output, arguments.roots, arguments.dev_curves)
 
 
 if __name__ == "__main__":

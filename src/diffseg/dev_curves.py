@@ -1,0 +1,117 @@
+"""The benchmark page's section on what a larger training budget gives, from `benchmarks/dev_curve.py`.
+
+That script trains DDPM variants (preset, label dropout, batch, steps) on a benchmark's training
+split and scores each on the development split, the images the benchmark selects on. This module
+turns its CSV into the section of docs/benchmark.md: one row per trained model with its best step
+set (by the vote's Dice), and the sentences that compare the rows, all computed from the CSV.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+
+COLUMNS = {
+    "variant",
+    "device",
+    "preset",
+    "size",
+    "label_dropout",
+    "batch_size",
+    "train_steps",
+    "train_seconds",
+    "step_set",
+    "dev_images",
+    "otsu_dice",
+    "best_t",
+    "best_step_dice",
+    "vote_dice",
+    "vote_ci_low",
+    "vote_ci_high",
+}
+
+
+def best_step_sets(curve: pd.DataFrame) -> pd.DataFrame:
+    """One row per trained model (variant, batch, steps): the step set whose vote scored best."""
+    missing = COLUMNS - set(curve.columns)
+    if missing:
+        raise ValueError(f"the development-curve table lacks the columns {sorted(missing)}")
+    order = curve.sort_values("vote_dice", ascending=False, kind="stable")
+    best = order.drop_duplicates(["variant", "batch_size", "train_steps"])
+    best = best.assign(images_seen=best["train_steps"] * best["batch_size"])
+    return best.sort_values(["preset", "label_dropout", "images_seen"], ascending=[False, False, True])
+
+
+def dev_curve_section(curve: pd.DataFrame, source: str) -> list[str]:
+    """The Markdown lines of the section: how the runs were made, the table, the comparisons."""
+    best = best_step_sets(curve)
+    dev_images = int(curve["dev_images"].max())
+    otsu = float(curve["otsu_dice"].iloc[0])
+    device = " and ".join(sorted(curve["device"].unique()))
+    lines = [
+        "## Development-split curves: what a larger training budget gives",
+        "",
+        f"Written from `{source}` (`benchmarks/dev_curve.py`, run on one {device}). Each DDPM was trained on "
+        "the ISIC 2017 benchmark's training split (lesion images and their border crops, as the "
+        f"benchmark trains) and scored on its {dev_images} development images, never on the test images. "
+        "Dice is scored at the model's resolution without DenseCRF; each row's step set is the one whose "
+        "vote scored best on these same images, and the best single step is chosen on them too, so both "
+        "are upper bounds of a choice, not test figures.",
+        "",
+        "| preset | label dropout | batch | steps | images seen | training s | step set | vote Dice [95 % CI] | best single step (t) |",
+        "|---|---:|---:|---:|---:|---:|---|---|---|",
+    ]
+    for row in best.itertuples():
+        lines.append(
+            f"| {row.preset} {row.size} px | {row.label_dropout:g} | {row.batch_size} | {row.train_steps} | "
+            f"{row.images_seen} | {row.train_seconds:.0f} | {row.step_set} | "
+            f"{row.vote_dice:.3f} [{row.vote_ci_low:.3f}, {row.vote_ci_high:.3f}] | "
+            f"{row.best_step_dice:.3f} ({row.best_t}) |"
+        )
+    lines += ["", f"Training-free Otsu on the same {dev_images} images at the same resolution: **{otsu:.3f}**.", ""]
+    lines += _comparisons(best, otsu)
+    return lines
+
+
+def _comparisons(best: pd.DataFrame, otsu: float) -> list[str]:
+    top = best.loc[best["vote_dice"].idxmax()]
+    sentences = [
+        f"- Best vote of any model: {top.vote_dice:.3f} [{top.vote_ci_low:.3f}, {top.vote_ci_high:.3f}] "
+        f"({top.preset}, label dropout {top.label_dropout:g}, {top.images_seen} images seen), "
+        + (f"{otsu - top.vote_dice:.3f} below Otsu" if top.vote_dice < otsu else f"{top.vote_dice - otsu:.3f} above Otsu")
+        + (": its interval lies wholly below Otsu's mean." if top.vote_ci_high < otsu else ".")
+    ]
+    if "per_step_dice" in best.columns:
+        last = [_peak_at_last_steps(dice) for dice in best["per_step_dice"]]
+        sentences.append(
+            f"- In {sum(last)} of {len(last)} rows the best single step is one of the last two of its step "
+            "set" + (": later steps than any tried may score higher." if sum(last) > len(last) / 2 else ".")
+        )
+    for (preset, dropout), runs in best.groupby(["preset", "label_dropout"], sort=False):
+        least, most = runs.loc[runs["images_seen"].idxmin()], runs.loc[runs["images_seen"].idxmax()]
+        if most.images_seen > least.images_seen:
+            sentences.append(
+                f"- Training budget ({preset}, label dropout {dropout:g}): {most.images_seen / least.images_seen:.0f}× "
+                f"the images seen ({least.images_seen} → {most.images_seen}) moved the vote from "
+                f"{least.vote_dice:.3f} to {most.vote_dice:.3f} ({most.vote_dice - least.vote_dice:+.3f})."
+            )
+    same = best.groupby(["preset", "batch_size", "train_steps"]).filter(lambda g: g["label_dropout"].nunique() > 1)
+    for (preset, batch, steps), group in same.groupby(["preset", "batch_size", "train_steps"]):
+        cells = [
+            f"{r.label_dropout:g}: {r.vote_dice:.3f} [{r.vote_ci_low:.3f}, {r.vote_ci_high:.3f}]"
+            for r in group.sort_values("label_dropout").itertuples()
+        ]
+        overlap = group["vote_ci_low"].max() <= group["vote_ci_high"].min()
+        sentences.append(
+            f"- Label dropout at equal training ({preset}, {steps} steps × {batch}): "
+            + "; ".join(cells)
+            + (" — the intervals overlap." if overlap else " — the intervals do not overlap.")
+        )
+    return sentences
+
+
+def _peak_at_last_steps(per_step_dice: str) -> bool:
+    """Whether the highest of a JSON list of per-step Dice is one of its last two."""
+    dice = json.loads(per_step_dice)
+    return max(range(len(dice)), key=dice.__getitem__) >= len(dice) - 2

@@ -1,0 +1,110 @@
+"""The development-split curves: benchmarks/dev_curve.py on a small cohort, the section of
+docs/benchmark.md written from its CSV, and the committed H200 measurements behind both docs."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from diffseg.dev_curves import best_step_sets, dev_curve_section
+from diffseg.store import ImageStore
+from diffseg.synthetic import write_synthetic_cohort
+
+from conftest import REPO
+
+H200 = REPO / "benchmarks" / "h200"
+
+
+def _row(**values) -> dict:
+    row = {
+        "variant": "tiny_64px_dropout0.1", "device": "NVIDIA H200", "preset": "tiny", "size": 64,
+        "label_dropout": 0.1, "batch_size": 16, "train_steps": 1000, "train_seconds": 36.0,
+        "step_set": "steps_60_150", "dev_images": 184, "otsu_dice": 0.68, "best_t": 140,
+        "best_step_dice": 0.45, "vote_dice": 0.42, "vote_ci_low": 0.38, "vote_ci_high": 0.46,
+        "per_step_dice": json.dumps([0.45, 0.40, 0.41, 0.39]),
+    }
+    return row | values
+
+
+def test_each_trained_model_keeps_its_best_step_set_by_the_vote():
+    curve = pd.DataFrame([
+        _row(),
+        _row(step_set="steps_200_500", vote_dice=0.48, vote_ci_low=0.44, vote_ci_high=0.52),
+        _row(train_steps=4000, vote_dice=0.50),
+        _row(train_steps=4000, step_set="steps_200_500", vote_dice=0.47),
+    ])
+    best = best_step_sets(curve)
+    assert list(zip(best["train_steps"], best["step_set"], best["vote_dice"], strict=True)) == [
+        (1000, "steps_200_500", 0.48),
+        (4000, "steps_60_150", 0.50),
+    ]
+    assert list(best["images_seen"]) == [16000, 64000]
+
+
+def test_the_section_compares_budgets_and_label_dropout_from_the_numbers():
+    curve = pd.DataFrame([
+        _row(),
+        _row(batch_size=64, train_steps=3000, vote_dice=0.50, vote_ci_low=0.46, vote_ci_high=0.53),
+        _row(variant="tiny_64px_dropout0", label_dropout=0.0, batch_size=64, train_steps=3000, vote_dice=0.70,
+             vote_ci_low=0.66, vote_ci_high=0.74, per_step_dice=json.dumps([0.1, 0.2, 0.7])),
+    ])
+    text = "\n".join(dev_curve_section(curve, "curve.csv"))
+    assert "Written from `curve.csv`" in text and "one NVIDIA H200" in text
+    assert "| tiny 64 px | 0 | 64 | 3000 | 192000 | 36 | steps_60_150 | 0.700 [0.660, 0.740] | 0.450 (140) |" in text
+    assert "Best vote of any model: 0.700 [0.660, 0.740]" in text and "0.020 above Otsu." in text
+    assert "12× the images seen (16000 → 192000) moved the vote from 0.420 to 0.500 (+0.080)" in text
+    assert "0: 0.700 [0.660, 0.740]; 0.1: 0.500 [0.460, 0.530] — the intervals do not overlap." in text
+    assert "In 1 of 3 rows the best single step is one of the last two" in text
+
+
+def test_a_table_without_the_needed_columns_is_refused():
+    with pytest.raises(ValueError, match="vote_dice"):
+        best_step_sets(pd.DataFrame([_row()]).drop(columns="vote_dice"))
+
+
+def test_the_benchmark_page_ends_with_the_section_of_the_committed_curves():
+    page = REPO / "docs" / "benchmark.md"
+    if not page.exists():
+        pytest.skip("docs/benchmark.md is written by `make docs` after the two benchmark runs")
+    section = dev_curve_section(pd.read_csv(H200 / "dev_curve.csv"), "benchmarks/h200/dev_curve.csv")
+    assert "\n".join(section) in page.read_text(encoding="utf-8"), "run `make docs`"
+
+
+def test_dev_curve_script_trains_in_stages_and_scores_the_development_split(tmp_path):
+    cohort = write_synthetic_cohort(tmp_path / "data", n_lesion=16, n_healthy=0, size=48, seed=1)
+    manifest = pd.DataFrame({"id": cohort["id"], "split": ["train"] * 12 + ["val"] * 4})
+    manifest.to_csv(tmp_path / "data" / "manifest.csv", index=False)
+    out = tmp_path / "curve"
+    subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "dev_curve.py"), "--data", str(tmp_path / "data"),
+         "--out", str(out), "--variant", "tiny:32:0.1:2,4", "--dev-fraction", "0.25", "--draws", "1"],
+        check=True, capture_output=True, cwd=REPO, env={"PYTHONPATH": str(REPO / "src"), "TQDM_DISABLE": "1"},
+    )
+    curve = pd.read_csv(out / "dev_curve.csv")
+    assert sorted(set(curve["train_steps"])) == [2, 4]
+    assert len(curve) == 2 * 3  # every stage scores the three step sets
+    with ImageStore(out / "store_32.h5") as store:
+        dev = {store.ids[i] for i in np.flatnonzero(store.split == "dev")}
+    assert set(curve["dev_images"]) == {len(dev)} and 1 <= len(dev) < 12
+    assert dev <= set(manifest.loc[manifest["split"] == "train", "id"])  # carved from training, never val
+    assert curve["vote_dice"].between(0, 1).all() and curve["otsu_dice"].between(0, 1).all()
+    assert len(pd.read_csv(out / "tiny_32px_dropout0.1" / "loss.csv")) == 4  # the second stage resumed
+
+
+def test_scaling_doc_shows_the_measured_gpu_throughput():
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    from device_throughput import table_lines
+
+    rows = json.loads((H200 / "throughput.json").read_text(encoding="utf-8"))
+    scaling = (REPO / "docs" / "scaling.md").read_text(encoding="utf-8")
+    for line in table_lines(rows):
+        assert line in scaling, f"docs/scaling.md lacks {line!r}: rerun benchmarks/device_throughput.py"
+    paper = next(r for r in rows if (r["preset"], r["size"]) == ("paper", 128) and "H200" in r["device"])
+    assert f"≈ {20_000 / paper['train_steps_per_s'] / 60:.0f} min" in scaling
+    assert f"≈ {40_000 / paper['extract_pipeline_images_steps_per_s'] / 60:.1f} min" in scaling
+    assert f"≈ {4e6 / paper['extract_pipeline_images_steps_per_s'] / 3600:.1f} h" in scaling
