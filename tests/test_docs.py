@@ -16,19 +16,25 @@ from conftest import REPO
 README = REPO / "README.md"
 DEFAULT_RUN = REPO / "docs" / "default_run.md"
 VALIDATION = REPO / "docs" / "validation.md"
+BENCHMARK = REPO / "docs" / "benchmark.md"
+
+
+def _benchmark() -> str | None:
+    return BENCHMARK.read_text(encoding="utf-8") if BENCHMARK.exists() else None
 
 
 def test_readme_expectations_are_generated_from_the_run_documents():
     readme = README.read_text(encoding="utf-8")
     expected = replace_section(readme, render(DEFAULT_RUN.read_text(encoding="utf-8"),
-                                              VALIDATION.read_text(encoding="utf-8")))
+                                              VALIDATION.read_text(encoding="utf-8"), _benchmark()))
     assert readme == expected, "README's 'What to expect' differs from docs/: run `make docs`"
 
 
 def test_the_expectations_check_fails_when_a_document_changes(tmp_path):
-    for path in (README, DEFAULT_RUN, VALIDATION):
+    paths = [README, DEFAULT_RUN, VALIDATION, *([BENCHMARK] if BENCHMARK.exists() else [])]
+    for path in paths:
         (tmp_path / path.name).write_text(path.read_text(encoding="utf-8"), encoding="utf-8")
-    files = [str(tmp_path / name) for name in ("README.md", "default_run.md", "validation.md")]
+    files = [str(tmp_path / path.name) for path in paths]
     assert expectations_main([*files, "--check"]) == 0
     validation = (tmp_path / "validation.md").read_text(encoding="utf-8")
     otsu = re.search(r"^\| Training-free \(Otsu\) \| \d+ \| (\d\.\d{3})", validation, re.MULTILINE)
@@ -90,3 +96,50 @@ def test_a_step_chosen_on_a_development_split_is_not_called_chosen_on_the_test_i
     assert "chosen on the test images" not in body and "chosen on the test images themselves" not in body
     assert "(t = 140, chosen on 184 development images)" in body
     assert "(chosen on the test images)" in render(default_run, validation)
+
+
+def _run_document(name: str, otsu: str, crf: str, otsu_minus_crf: str, p_holm: str) -> str:
+    header = "| Method | n | Dice | ΔDice vs DiffSeg + CRF | p (Wilcoxon) | p (Holm) |"
+    rows = [
+        f"| Training-free (Otsu) | 150 | {otsu} | {otsu_minus_crf} | 1e-05 | {p_holm} |",
+        "| Supervised U-Net | 150 | 0.800 ± 0.1 [0.780, 0.820] | +0.200 | 1e-09 | 4e-09 |",
+        "| Supervised U-Net, 10 masks | 150 | 0.100 ± 0.1 [0.080, 0.120] | -0.500 | 1e-09 | 4e-09 |",
+        "| DiffSeg best single step (t = 320, chosen on 184 development images) | 150 | 0.500 ± 0.1 [0.480, 0.520] "
+        "| -0.100 | 1e-03 | 2e-03 |",
+        "| DiffSeg mean-mask vote | 150 | 0.550 ± 0.1 [0.530, 0.570] | -0.050 | 1e-02 | 1e-02 |",
+        f"| DiffSeg + DenseCRF | 150 | {crf} | – | – | – |",
+    ]
+    return "\n".join([
+        f"# Benchmark {name}", "", "| | |", "|---|---|", "| Commit when written | `abcdef0123` |",
+        "| Run time | 1 h 2 min (first job's start to last job's end, from the jobs' logs) |", "",
+        "## Table 1: the test split (150 images)", "", header, "|---|---:|---|---:|---:|---:|", *rows, "",
+        "## Label efficiency", "", "DiffSeg + DenseCRF (0 masks), Dice 0.600, is worth 25 [12, 40] masks: the number "
+        "of masks at which the U-Net's curve reaches DiffSeg's Dice.", "",
+        "## Configuration", "", "```yaml", "# a comment, not a heading", "dataset: {name: x}", "```", "",
+    ])
+
+
+def test_readme_benchmark_table_comes_from_the_benchmark_page():
+    from diffseg.benchmark_docs import combined_document
+    from diffseg.expectations import benchmark_lines, benchmark_runs
+
+    page = combined_document({
+        "benchmark_isic2017": _run_document("benchmark_isic2017", "0.700 ± 0.1 [0.680, 0.720]",
+                                            "0.600 ± 0.1 [0.580, 0.620]", "+0.100", "2e-05"),
+        "benchmark_ham10000": _run_document("benchmark_ham10000", "0.500 ± 0.1 [0.480, 0.520]",
+                                            "0.600 ± 0.1 [0.580, 0.620]", "-0.100", "0.03"),
+    }, "benchmark") + "## Development-split curves: what a larger training budget gives\n\n| a | b |\n"
+    runs = benchmark_runs(page)
+    assert list(runs) == ["benchmark_isic2017", "benchmark_ham10000"]
+    assert "## Table 1: the test split" in runs["benchmark_ham10000"]
+    assert "# a comment, not a heading" in runs["benchmark_isic2017"]  # code blocks are left alone
+    assert "Development-split" not in runs["benchmark_ham10000"]
+    text = "\n".join(benchmark_lines(page))
+    assert ("| Training-free (Otsu) | 0.700 [0.680, 0.720] | 0.500 [0.480, 0.520] |") in text
+    assert ("| DiffSeg best single step | 0.500 [0.480, 0.520] (t = 320, chosen on 184 development images) "
+            "| 0.500 [0.480, 0.520] (t = 320, chosen on 184 development images) |") in text
+    joined = " ".join(text.split())
+    assert "On benchmark_isic2017 DiffSeg + DenseCRF does **not** beat the training-free baseline" in joined
+    assert "0.100 Dice below Otsu (paired Wilcoxon p = 1e-05, Holm-adjusted 2e-05)" in joined
+    assert "On benchmark_ham10000 DiffSeg + DenseCRF beats the training-free baseline: it is 0.100 Dice above" in joined
+    assert "worth 25 [12, 40] masks" in joined and "took 1 h 2 min (at `abcdef0`)" in joined

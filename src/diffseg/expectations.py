@@ -1,11 +1,12 @@
 """The README's "What to expect" section, generated from the documents the pipeline writes.
 
 Every figure of that section comes from `docs/default_run.md` (the embedded default's run
-document) and `docs/validation.md` (the cross-validated ISIC 2017 sample and its ablations), so it
-cannot go stale: `make docs` rewrites the section between its markers, and `tests/test_docs.py`
-fails when the README and the documents disagree.
+document), `docs/validation.md` (the cross-validated ISIC 2017 sample and its ablations) and, once
+the benchmark runs exist, `docs/benchmark.md` (official splits), so it cannot go stale: `make docs`
+rewrites the section between its markers, and `tests/test_docs.py` fails when the README and the
+documents disagree.
 
-    python -m diffseg.expectations README.md docs/default_run.md docs/validation.md [--check]
+    python -m diffseg.expectations README.md docs/default_run.md docs/validation.md [docs/benchmark.md] [--check]
 """
 
 from __future__ import annotations
@@ -186,7 +187,64 @@ def ablation_sentences(validation: str) -> list[str]:
     return sentences
 
 
-def render(default_run: str, validation: str) -> str:
+def benchmark_runs(page: str) -> dict[str, str]:
+    """The run documents gathered in docs/benchmark.md (`## Benchmark <name>` sections, see
+    `benchmark_docs`), keyed by run name, with their headings promoted back to the run's own levels.
+    A section of the page that is no run (`## Development-split curves…`) ends the run before it."""
+    runs: dict[str, list[str]] = {}
+    current, in_code = None, False
+    for line in page.splitlines():
+        if line.startswith("```"):
+            in_code = not in_code
+        if not in_code and line.startswith("## "):
+            title = re.fullmatch(r"## Benchmark (\S+)", line)
+            current = title.group(1) if title else None
+            if current:
+                runs[current] = [line[1:]]
+            continue
+        if current:
+            runs[current].append(line[1:] if not in_code and re.match(r"#{3,6} ", line) else line)
+    return {name: "\n".join(lines) for name, lines in runs.items()}
+
+
+def benchmark_lines(page: str) -> list[str]:
+    """The README's table and sentences of the benchmark runs on official splits."""
+    runs = {name: (document, table1_rows(document, "Table 1: the test split")) for name, document in benchmark_runs(page).items()}
+    if not runs:
+        return []
+    lines = [
+        "",
+        *_wrap([
+            "On official splits (`snakemake benchmark`, `docs/benchmark.md`): each run trains its DDPM and U-Nets "
+            "on a dataset's training split, chooses every setting (step set, threshold, best step) on a "
+            "development split carved from it, and is scored once on the untouched test split."
+        ]),
+        "",
+        "| method | " + " | ".join(f"{name}, test split ({rows[CRF].n} images)" for name, (_, rows) in runs.items()) + " |",
+        "|---|" + "---|" * len(runs),
+    ]
+    for method in ROWS:
+        lines.append(f"| {method} | " + " | ".join(_cell(rows[method]) for _, rows in runs.values()) + " |")
+    sentences = []
+    for name, (document, rows) in runs.items():
+        verdict = "beats" if _beats(rows, ROWS[0]) else "does **not** beat"
+        sentences.append(f"On {name} DiffSeg + DenseCRF {verdict} the training-free baseline: it is "
+                         f"{_versus(rows, ROWS[0])} and {_versus(rows, ROWS[1])}.")
+        worth = re.search(r"is worth (.+?): the number of masks", document)
+        if worth:
+            sentences.append(f"Against the U-Net's label-efficiency curve it is worth {worth.group(1)}.")
+        run_time = header_value(document, "Run time")
+        if run_time:
+            sentences.append(f"The run took {run_time.split(' (')[0]} (at {_commit(document)}).")
+    return [*lines, "", *_wrap(sentences)]
+
+
+def _cell(row: MethodRow) -> str:
+    step = re.search(r"\(t = [^)]*\)$", row.label)
+    return f"{row.dice}" + (f" {step.group(0)}" if step else "")
+
+
+def render(default_run: str, validation: str, benchmark: str | None = None) -> str:
     """The section's body (between the markers)."""
     default_rows = table1_rows(default_run, "Table 1")
     isic_rows = table1_rows(validation, "Table 1")
@@ -213,10 +271,7 @@ def render(default_run: str, validation: str) -> str:
         "|---|---|---|",
     ]
     for name in ROWS:
-        cells = []
-        for rows in (default_rows, isic_rows):
-            step = re.search(r"\(t = [^)]*\)$", rows[name].label)
-            cells.append(f"{rows[name].dice}" + (f" {step.group(0)}" if step else ""))
+        cells = [_cell(rows[name]) for rows in (default_rows, isic_rows)]
         label = name + (" (chosen on the test images)" if name == ROWS[2] and not on_development else "")
         lines.append(f"| {label} | {cells[0]} | {cells[1]} |")
     paragraph = []
@@ -227,7 +282,8 @@ def render(default_run: str, validation: str) -> str:
     paragraph += ablation_sentences(validation)
     paragraph += correlation_sentence("the embedded default", correlation(default_run))
     paragraph += correlation_sentence("the ISIC sample", correlation(validation))
-    return "\n".join([*_wrap(lines[:2]), *lines[2:], "", *_wrap(paragraph)])
+    benchmark_part = benchmark_lines(benchmark) if benchmark else []
+    return "\n".join([*_wrap(lines[:2]), *lines[2:], "", *_wrap(paragraph), *benchmark_part])
 
 
 def _wrap(sentences: list[str]) -> list[str]:
@@ -252,9 +308,10 @@ def replace_section(readme: str, body: str) -> str:
 
 def main(argv: list[str]) -> int:
     check = "--check" in argv
-    readme_path, default_path, validation_path = (Path(arg) for arg in argv if arg != "--check")
+    readme_path, default_path, validation_path, *benchmark_path = (Path(arg) for arg in argv if arg != "--check")
     readme = readme_path.read_text(encoding="utf-8")
-    body = render(default_path.read_text(encoding="utf-8"), validation_path.read_text(encoding="utf-8"))
+    benchmark = benchmark_path[0].read_text(encoding="utf-8") if benchmark_path else None
+    body = render(default_path.read_text(encoding="utf-8"), validation_path.read_text(encoding="utf-8"), benchmark)
     updated = replace_section(readme, body)
     if check:
         if updated != readme:
