@@ -12,6 +12,10 @@ from diffseg.provenance import job_records, provenance_markdown
 from diffseg.selection import read_choice
 
 
+def read(path):
+    return Path(path).read_text(encoding="utf-8")
+
+
 def optional_csv(name):
     return pd.read_csv(snakemake.input[name]) if name in snakemake.input.keys() else None
 
@@ -19,19 +23,24 @@ def optional_csv(name):
 with redirect_to(snakemake.log[0]):
     params = snakemake.params
     selection = (
-        Selection(Path(snakemake.input.selection).read_text(encoding="utf-8"), read_choice(snakemake.input.chosen))
+        Selection(read(snakemake.input.selection), read_choice(snakemake.input.chosen))
         if "selection" in snakemake.input.keys() else None
     )
     cross = [
-        CrossDataset(cohort, Path(table).read_text(encoding="utf-8"), pd.read_csv(scores), split_by)
-        for (cohort, split_by), table, scores in zip(
-            params.cross.items(), snakemake.input.cross_tables, snakemake.input.cross_scores, strict=True
+        CrossDataset(cohort, read(table), pd.read_csv(scores), split_by, read(size_bins), read(coverage))
+        for (cohort, split_by), table, scores, size_bins, coverage in zip(
+            params.cross.items(),
+            snakemake.input.cross_tables,
+            snakemake.input.cross_scores,
+            snakemake.input.cross_size_bins,
+            snakemake.input.cross_mask_coverage,
+            strict=True,
         )
     ]
     jobs = job_records(params.logs, skip=["validate"])
     document = benchmark_document(
         run_facts(params.provenance, params.workflow_dir, jobs),
-        Path(snakemake.input.table1_md).read_text(encoding="utf-8"),
+        read(snakemake.input.table1_md),
         pd.read_csv(snakemake.input.table1),
         pd.read_csv(snakemake.input.scores),
         pd.read_csv(snakemake.input.manifest),
@@ -44,6 +53,8 @@ with redirect_to(snakemake.log[0]):
         loss=optional_csv("loss"),
         split_by=params.split_by,
         cross=cross,
+        size_bins_md=read(snakemake.input.size_bins_md),
+        mask_coverage_md=read(snakemake.input.mask_coverage_md),
         dev_fraction=params.dev_fraction,
         group=params.group,
         n_resamples=params.metrics["bootstrap"],

@@ -154,7 +154,8 @@ def test_the_document_says_what_was_chosen_on_what(benchmarked, chosen):
     document = (benchmarked / "benchmark.md").read_text()
     for heading in ("## Protocol", "## Settings chosen on the development split", "## Table 1: the test split (10 images)",
                     "### Test images by `img_kind`", "## Cross-dataset: the bench models on other (6 test images)",
-                    "### Test images by `dx`", "## Label efficiency", "## Training curve",
+                    "### Test images by `dx`", "### Test images by lesion size",
+                    "### Failures: empty and all-lesion masks", "## Label efficiency", "## Training curve",
                     "## Code that computed each stage", "## Configuration"):
         assert heading in document
     assert "development masks used for selection" in document
@@ -163,3 +164,5 @@ def test_the_document_says_what_was_chosen_on_what(benchmarked, chosen):
     assert f"| **{chosen.name}** (chosen) |" in document
     assert "Supervised U-Net, 8 masks" in document and "labelled images [95 % CI" in document
     assert "figures/label_efficiency.png" in document and "snakemake benchmark" in document
+    # Size bins and failed masks for the test split and again for the cross-dataset cohort.
+    assert document.count("### Test images by lesion size") == 2 and document.count("| Empty masks |") == 2

@@ -137,6 +137,18 @@ class CrossDataset:
     table1_md: str
     per_image: pd.DataFrame
     split_by: list[str]
+    size_bins_md: str = ""  # evaluation/size_bins.md of the cohort's root
+    mask_coverage_md: str = ""  # evaluation/mask_coverage.md
+
+
+def size_and_failure_sections(size_bins_md: str, mask_coverage_md: str) -> list[str]:
+    """The tables of Dice by lesion size and of failed masks (empty, all lesion) of a test split."""
+    sections = []
+    if size_bins_md.strip():
+        sections += ["### Test images by lesion size", "", size_bins_md.rstrip(), ""]
+    if mask_coverage_md.strip():
+        sections += ["### Failures: empty and all-lesion masks", "", mask_coverage_md.rstrip(), ""]
+    return sections
 
 
 def cross_dataset_section(
@@ -152,6 +164,7 @@ def cross_dataset_section(
         cross.table1_md.rstrip(),
         "",
         *subgroup_tables(cross.per_image, cross.split_by, n_resamples, seed, dev_scores),
+        *size_and_failure_sections(cross.size_bins_md, cross.mask_coverage_md),
     ]
 
 
@@ -213,6 +226,8 @@ def benchmark_document(
     loss: pd.DataFrame | None,
     split_by: list[str],
     cross: list[CrossDataset],
+    size_bins_md: str = "",
+    mask_coverage_md: str = "",
     dev_fraction: float,
     group: str | None,
     n_resamples: int,
@@ -230,6 +245,7 @@ def benchmark_document(
         table1_md.rstrip(),
         "",
         *subgroup_tables(per_image, split_by, n_resamples, seed, dev_scores),
+        *size_and_failure_sections(size_bins_md, mask_coverage_md),
         *(line for other in cross for line in cross_dataset_section(other, run["name"], n_resamples, seed, dev_scores)),
         *label_efficiency_section(curve, worth, table),
         *training_section(loss),

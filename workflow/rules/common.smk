@@ -406,10 +406,10 @@ def benchmark_file(name):
 
 
 def benchmark_inputs(wildcards):
-    """What the benchmark document reads: the chosen root's test and cross-dataset tables, the
-    development split's scores and Dice per step when the run has one, the candidates' development
-    scores when it has candidates, and the DDPM's training curve when the run trained it (not with a
-    reused model.checkpoint)."""
+    """What the benchmark document reads: the chosen root's test and cross-dataset tables (Table 1,
+    per-image scores, Dice by lesion size, failed masks), the development split's scores and Dice
+    per step when the run has one, the candidates' development scores when it has candidates, and
+    the DDPM's training curve when the run trained it (not with a reused model.checkpoint)."""
     root = benchmark_root()
     inputs = {
         "table1": f"results/{root}/evaluation/table1.csv",
@@ -421,6 +421,16 @@ def benchmark_inputs(wildcards):
         ],
         "cross_scores": [
             f"results/{root}/cross/{cohort}/evaluation/scores.csv"
+            for cohort in CROSS_CONFIGS
+        ],
+        "size_bins_md": f"results/{root}/evaluation/size_bins.md",
+        "mask_coverage_md": f"results/{root}/evaluation/mask_coverage.md",
+        "cross_size_bins": [
+            f"results/{root}/cross/{cohort}/evaluation/size_bins.md"
+            for cohort in CROSS_CONFIGS
+        ],
+        "cross_mask_coverage": [
+            f"results/{root}/cross/{cohort}/evaluation/mask_coverage.md"
             for cohort in CROSS_CONFIGS
         ],
     }
