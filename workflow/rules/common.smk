@@ -409,7 +409,8 @@ def benchmark_inputs(wildcards):
     """What the benchmark document reads: the chosen root's test and cross-dataset tables (Table 1,
     per-image scores, Dice by lesion size, failed masks), the development split's scores and Dice
     per step when the run has one, the candidates' development scores when it has candidates, and
-    the DDPM's training curve when the run trained it (not with a reused model.checkpoint)."""
+    the DDPM's training curve when the run trained it (not with a reused model.checkpoint).
+    """
     root = benchmark_root()
     inputs = {
         "table1": f"results/{root}/evaluation/table1.csv",
