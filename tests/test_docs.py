@@ -142,4 +142,4 @@ def test_readme_benchmark_table_comes_from_the_benchmark_page():
     assert "On benchmark_isic2017 DiffSeg + DenseCRF does **not** beat the training-free baseline" in joined
     assert "0.100 Dice below Otsu (paired Wilcoxon p = 1e-05, Holm-adjusted 2e-05)" in joined
     assert "On benchmark_ham10000 DiffSeg + DenseCRF beats the training-free baseline: it is 0.100 Dice above" in joined
-    assert "worth 25 [12, 40] masks" in joined and "took 1 h 2 min (at `abcdef0`)" in joined
+    assert "worth 25 [12, 40] masks" in joined and "took 1 h 2 min (its document was written at `abcdef0`" in joined

@@ -235,7 +235,8 @@ def benchmark_lines(page: str) -> list[str]:
             sentences.append(f"Against the U-Net's label-efficiency curve it is worth {worth.group(1)}.")
         run_time = header_value(document, "Run time")
         if run_time:
-            sentences.append(f"The run took {run_time.split(' (')[0]} (at {_commit(document)}).")
+            sentences.append(f"The run took {run_time.split(' (')[0]} (its document was written at "
+                             f"{_commit(document)} and names the code of each stage).")
     return [*lines, "", *_wrap(sentences)]
 
 
