@@ -10,6 +10,15 @@ BENCHMARK = f"results/{DATASET}"
 rule benchmark:
     input:
         f"{BENCHMARK}/benchmark.md",
+        # The cross-dataset cohorts' prepared stores, asked for here so that their prepare checkpoint
+        # jobs are in the DAG from the start: Snakemake counts a checkpoint as done only when its job
+        # is, so the per-shard tables of a cohort first reached under a candidate chosen in this run
+        # (their store prepared by an earlier run) would otherwise stay unresolved (<TBD>) and run
+        # with the store as their input.
+        [
+            f"results/{DATASET}/cross/{cohort}/prepared/manifest.csv"
+            for cohort in CROSS_CONFIGS
+        ],
 
 
 # The candidate with the best development Dice of DiffSeg + DenseCRF (diffseg.selection): the test
