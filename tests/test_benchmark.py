@@ -150,6 +150,14 @@ def test_label_efficiency_curve_and_its_figure(benchmarked):
         assert np.asarray(image.convert("L"), dtype=np.float32).std() > 20
 
 
+def test_the_size_and_failure_tables_show_the_step_chosen_on_the_development_split(chosen):
+    label = pd.read_csv(chosen / "evaluation" / "table1.csv").set_index("key").loc["best_step", "method"]
+    assert "development" in label
+    for name in ("size_bins.csv", "mask_coverage.csv"):
+        table = pd.read_csv(chosen / "evaluation" / name)
+        assert set(table.loc[table["key"] == "best_step", "method"]) == {label}, name
+
+
 def test_the_document_says_what_was_chosen_on_what(benchmarked, chosen):
     document = (benchmarked / "benchmark.md").read_text()
     for heading in ("## Protocol", "## Settings chosen on the development split", "## Table 1: the test split (10 images)",
