@@ -108,3 +108,21 @@ def test_scaling_doc_shows_the_measured_gpu_throughput():
     assert f"≈ {20_000 / paper['train_steps_per_s'] / 60:.0f} min" in scaling
     assert f"≈ {40_000 / paper['extract_pipeline_images_steps_per_s'] / 60:.1f} min" in scaling
     assert f"≈ {4e6 / paper['extract_pipeline_images_steps_per_s'] / 3600:.1f} h" in scaling
+
+
+def test_scaling_doc_prose_quotes_the_measured_rates():
+    rows = json.loads((H200 / "throughput.json").read_text(encoding="utf-8"))
+    scaling = " ".join((REPO / "docs" / "scaling.md").read_text(encoding="utf-8").split())
+    gpu = {(r["preset"], r["size"]): r for r in rows if "H200" in r["device"]}
+    paper, tiny = gpu[("paper", 128)], gpu[("tiny", 64)]
+    assert f"~{paper['train_tflops']:.0f} TFLOP/s and the bare forward ~{paper['extract_tflops']:.0f} TFLOP/s" in scaling
+    assert f"{tiny['train_steps_per_s']} training steps/s at batch 16 is ~{1000 / tiny['train_steps_per_s']:.0f} ms" in scaling
+    piped, bare = tiny["extract_pipeline_images_steps_per_s"], tiny["extract_bare_images_steps_per_s"]
+    assert f"{piped:,.0f} images·steps/s against {bare:,.0f}".replace(",", " ") in scaling
+    assert f"({100 * piped / bare:.0f} %)" in scaling
+    kept = paper["extract_pipeline_images_steps_per_s"] / paper["extract_bare_images_steps_per_s"]
+    assert f"keeps {100 * kept:.0f} % of the bare rate" in scaling
+    curve = pd.read_csv(H200 / "dev_curve.csv")
+    batch64 = curve[curve["batch_size"] == 64].drop_duplicates("variant")
+    rates = batch64["train_steps"] / batch64["train_seconds"]
+    assert f"batch 64 at {rates.mean():.0f} steps/s" in scaling
