@@ -27,11 +27,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
 
 from diffseg.atomic import write_csv
 from diffseg.cohort import assign_splits, scan_folder
-from diffseg.device import pick_device
+from diffseg.device import device_name, pick_device
 from diffseg.extract import ExtractionSettings, iter_differences
 from diffseg.healthy import border_crops
 from diffseg.metrics import bootstrap_ci, segmentation_scores
@@ -142,7 +141,7 @@ def run_variant(variant: Variant, store_path: Path, out: Path, rows: list[dict],
                 rows.append(
                     {
                         "variant": variant.name,
-                        "device": _device_name(device),
+                        "device": device_name(device),
                         "preset": variant.preset,
                         "size": variant.size,
                         "label_dropout": variant.label_dropout,
@@ -163,8 +162,6 @@ def run_variant(variant: Variant, store_path: Path, out: Path, rows: list[dict],
             previous = stage
 
 
-def _device_name(device) -> str:
-    return torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu ({torch.get_num_threads()} threads)"
 
 
 def main() -> None:

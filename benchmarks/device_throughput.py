@@ -28,6 +28,7 @@ import torch
 from extraction_speed import bare_forward_rate, make_store, pipeline_rate
 from network_cost import forward_cost
 
+from diffseg.device import device_name, synchronise
 from diffseg.extract import default_batch_size
 from diffseg.model import build_unet
 from diffseg.train import TrainSettings, train_ddpm
@@ -48,10 +49,10 @@ def training_rate(preset: str, size: int, batch: int, steps: tuple[int, int], de
     for k in steps:
         work = tmp / f"train_{preset}_{size}_{device.type}_{k}"
         settings = TrainSettings(steps=k, batch_size=batch, checkpoint_every=10**9)
-        _synchronise(device)
+        synchronise(device)
         start = time.perf_counter()
         train_ddpm(images, labels, work, work / "ema", work / "loss.csv", settings, preset, size, device)
-        _synchronise(device)
+        synchronise(device)
         seconds.append(time.perf_counter() - start)
     return (steps[1] - steps[0]) / (seconds[1] - seconds[0])
 
@@ -64,11 +65,6 @@ def extraction_rates(preset: str, size: int, device, tmp: Path, n_images: int) -
     piped = pipeline_rate(unet, store, n_images, tmp / f"extract_{preset}_{size}_{device.type}.h5")
     bare = bare_forward_rate(unet, n_images, size, device)
     return piped, bare, default_batch_size(unet, device)
-
-
-def _synchronise(device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize()
 
 
 def main() -> None:
@@ -93,7 +89,7 @@ def main() -> None:
                 row = {
                     "preset": preset,
                     "size": size,
-                    "device": torch.cuda.get_device_name() if device.type == "cuda" else f"cpu ({torch.get_num_threads()} threads)",
+                    "device": device_name(device),
                     "gflop_per_forward": round(gflop, 4),
                     "train_batch": batch,
                     "train_steps_per_s": round(train, 2),

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from diffseg.device import pick_device
+from diffseg.device import pick_device, synchronise
 from diffseg.extract import default_batch_size, extract_shard, predict_noise, step_noise
 from diffseg.model import build_scheduler, build_unet, load_model
 from diffseg.store import ImageStore, write_store
@@ -45,7 +45,7 @@ def pipeline_rate(unet, store_path: Path, n_images: int, out: Path) -> float:
         positions = np.flatnonzero(store.label == 1)[:n_images]
         start = time.perf_counter()
         extract_shard(store, positions, unet, out, STEPS, 1, "healthy", "lesion", "abs_mean", base_seed=0)
-        _synchronise()
+        synchronise(next(unet.parameters()).device)
     return n_images * len(STEPS) / (time.perf_counter() - start)
 
 
@@ -62,7 +62,7 @@ def naive_rate(unet, store_path: Path, n_images: int, device) -> float:
                 x_t, step = x_t[None].to(device), torch.tensor([t], device=device)
                 eps = [predict_noise(unet, x_t, step, torch.tensor([c], device=device)) for c in (0, 1)]
                 (eps[0] - eps[1]).abs().mean(dim=1).cpu()
-        _synchronise()
+        synchronise(device)
     return n_images * len(STEPS) / (time.perf_counter() - start)
 
 
@@ -73,18 +73,13 @@ def bare_forward_rate(unet, n_images: int, size: int, device) -> float:
     t = torch.full((rows,), 100, device=device)
     c = torch.arange(rows, device=device) % 2
     predict_noise(unet, x[:2], t[:2], c[:2])  # warm-up
-    _synchronise()
+    synchronise(device)
     start = time.perf_counter()
     for done in range(0, total, rows):
         n = min(rows, total - done)
         predict_noise(unet, x[:n], t[:n], c[:n])
-    _synchronise()
+    synchronise(device)
     return n_images * len(STEPS) / (time.perf_counter() - start)
-
-
-def _synchronise() -> None:
-    if torch.cuda.is_available():
-        torch.cuda.synchronize()
 
 
 def peak_memory(store_path: Path, n_images: int, model: str | None, size: int, out: Path) -> dict:

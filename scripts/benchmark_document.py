@@ -5,6 +5,7 @@ import pandas as pd
 
 from diffseg.atomic import write_text
 from diffseg.benchmark import CrossDataset, Selection, benchmark_document
+from diffseg.breakdown import breakdown_sections
 from diffseg.documents import run_facts
 from diffseg.label_efficiency import read_worth
 from diffseg.logs import redirect_to
@@ -27,7 +28,14 @@ with redirect_to(snakemake.log[0]):
         if "selection" in snakemake.input.keys() else None
     )
     cross = [
-        CrossDataset(cohort, read(table), pd.read_csv(scores), split_by, read(size_bins), read(coverage))
+        CrossDataset(
+            cohort,
+            read(table),
+            pd.read_csv(scores),
+            split_by,
+            breakdown_sections(size_bins, coverage),
+            params.cross_groups[cohort],
+        )
         for (cohort, split_by), table, scores, size_bins, coverage in zip(
             params.cross.items(),
             snakemake.input.cross_tables,
@@ -53,8 +61,7 @@ with redirect_to(snakemake.log[0]):
         loss=optional_csv("loss"),
         split_by=params.split_by,
         cross=cross,
-        size_bins_md=read(snakemake.input.size_bins_md),
-        mask_coverage_md=read(snakemake.input.mask_coverage_md),
+        sections=breakdown_sections(snakemake.input.size_bins_md, snakemake.input.mask_coverage_md),
         dev_fraction=params.dev_fraction,
         group=params.group,
         n_resamples=params.metrics["bootstrap"],

@@ -11,7 +11,12 @@ with redirect_to(snakemake.log[0]) as log:
     settings = snakemake.params.metrics
     full_masks = split_counts(pd.read_csv(snakemake.input.manifest))["train"]
     curve, worth = label_efficiency(
-        pd.read_csv(snakemake.input.scores), full_masks, settings["bootstrap"], settings["seed"], REFERENCE
+        pd.read_csv(snakemake.input.scores),
+        full_masks,
+        settings["bootstrap"],
+        settings["seed"],
+        REFERENCE,
+        snakemake.params.group,
     )
     write_csv(curve, snakemake.output.curve)
     write_csv(worth_table(worth), snakemake.output.worth)

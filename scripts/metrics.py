@@ -26,5 +26,7 @@ with redirect_to(snakemake.log[0]):
     methods["otsu"] = probability(snakemake.input.otsu)
     with ImageStore(snakemake.input.store) as store:
         scores = score_shard(list(steps["ids"]), lambda j: store.mask_original(steps["index"][j]), methods)
-    kept = pd.read_csv(snakemake.input.manifest, dtype={"id": str})[["id", *snakemake.params.keep]]
+    params = snakemake.params
+    columns = dict.fromkeys(["id", *params.keep, *([params.group] if params.group else [])])
+    kept = pd.read_csv(snakemake.input.manifest, dtype={"id": str})[list(columns)]
     write_csv(scores.merge(kept, on="id", how="left"), snakemake.output.scores)

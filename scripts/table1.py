@@ -11,14 +11,15 @@ with redirect_to(snakemake.log[0]) as log:
     settings = snakemake.params.metrics
     per_image = pd.concat([pd.read_csv(path) for path in snakemake.input.scores], ignore_index=True)
     dev = pd.read_csv(snakemake.input.dev_scores) if "dev_scores" in snakemake.input.keys() else None
-    table = table1(per_image, n_resamples=settings["bootstrap"], seed=settings["seed"], dev_scores=dev)
+    group = snakemake.params.group
+    table = table1(per_image, n_resamples=settings["bootstrap"], seed=settings["seed"], dev_scores=dev, group=group)
     correlation = uncertainty_correlation(per_image, pd.read_csv(snakemake.input.ged))
     write_csv(per_image, snakemake.output.per_image)
     write_csv(per_step_summary(per_image, settings["bootstrap"], settings["seed"]), snakemake.output.per_step)
     write_csv(table, snakemake.output.table)
     # The same rows as Table 1: its best single step is the one chosen on the development split.
     rows = compared_methods(per_image, dev)
-    write_breakdown(per_image, snakemake.output, settings["bootstrap"], settings["seed"], methods=rows)
+    write_breakdown(per_image, snakemake.output, settings["bootstrap"], settings["seed"], methods=rows, group=group)
     markdown = table1_markdown(table, correlation)
     write_text(snakemake.output.markdown, markdown)
     log.info("\n%s", markdown)

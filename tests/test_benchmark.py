@@ -43,12 +43,12 @@ def benchmarked(isic_sample, tmp_path_factory):
         "img_kind": ["fullres", "thumb256_squashed"] * ((N_TRAIN + N_TEST) // 2),
     }).to_csv(workdir / "cohort" / "manifest.csv", index=False)
     # A cross-dataset cohort as HAM10000 describes its images: one training lesion photographed twice
-    # (left out, as every training image), test lesions, a diagnosis per image.
+    # (left out, as every training image), test lesions (the last photographed twice), a diagnosis per image.
     other = linked_sample(isic_sample, workdir / "other", N_CROSS + 2, start=N_TRAIN + N_TEST)
     pd.DataFrame({
         "id": [image.stem for image in other],
         "suggested_split": ["train"] * 2 + ["val"] * N_CROSS,
-        "lesion_id": ["L0", "L0", *(f"L{i}" for i in range(1, N_CROSS + 1))],
+        "lesion_id": ["L0", "L0", *(f"L{i}" for i in range(1, N_CROSS)), f"L{N_CROSS - 1}"],
         "dx": ["nv", "nv", *(["mel", "nv"] * (N_CROSS // 2))],
     }).to_csv(workdir / "other" / "manifest.csv", index=False)
     cross = {"images": str(workdir / "other" / "images"), "masks": str(workdir / "other" / "masks"),
@@ -137,7 +137,11 @@ def test_another_cohort_is_segmented_by_this_runs_models_without_retraining(benc
     table = pd.read_csv(cross / "evaluation" / "table1.csv").set_index("key")
     assert (table["n"] == N_CROSS).all() and "unet_8" in table.index
     assert table.loc["best_step", "step_chosen_on"] == "development"
-    assert set(pd.read_csv(cross / "evaluation" / "scores.csv")["dx"]) == {"mel", "nv"}
+    scores = pd.read_csv(cross / "evaluation" / "scores.csv")
+    assert set(scores["dx"]) == {"mel", "nv"} and scores["lesion_id"].nunique() == N_CROSS - 1
+    # The lesion photographed twice is one unit of the bootstrap and of the paired test.
+    assert (table["grouped_by"] == "lesion_id").all() and (table["groups"] == N_CROSS - 1).all()
+    assert f"form {N_CROSS - 1} `lesion_id` groups" in (cross / "evaluation" / "table1.md").read_text()
 
 
 def test_label_efficiency_curve_and_its_figure(benchmarked):
@@ -162,8 +166,8 @@ def test_the_document_says_what_was_chosen_on_what(benchmarked, chosen):
     document = (benchmarked / "benchmark.md").read_text()
     for heading in ("## Protocol", "## Settings chosen on the development split", "## Table 1: the test split (10 images)",
                     "### Test images by `img_kind`", "## Cross-dataset: the bench models on other (6 test images)",
-                    "### Test images by `dx`", "### Test images by lesion size",
-                    "### Failures: empty and all-lesion masks", "## Label efficiency", "## Training curve",
+                    "### Test images by `dx`", "### Dice by lesion size",
+                    "### Empty and frame-covering masks", "## Label efficiency", "## Training curve",
                     "## Code that computed each stage", "## Configuration"):
         assert heading in document
     assert "development masks used for selection" in document
@@ -173,4 +177,5 @@ def test_the_document_says_what_was_chosen_on_what(benchmarked, chosen):
     assert "Supervised U-Net, 8 masks" in document and "labelled images [95 % CI" in document
     assert "figures/label_efficiency.png" in document and "snakemake benchmark" in document
     # Size bins and failed masks for the test split and again for the cross-dataset cohort.
-    assert document.count("### Test images by lesion size") == 2 and document.count("| Empty masks |") == 2
+    assert document.count("### Dice by lesion size") == 2 and document.count("| Empty masks |") == 2
+    assert "resampling whole `lesion_id` groups" in document  # the cross cohort's size bins

@@ -95,6 +95,22 @@ def test_size_markdown_names_each_bins_images_and_a_methods_own_count_where_it_s
     assert "| DiffSeg + DenseCRF | 0.100 [" in markdown and "Small lesions are usually the hard ones" in markdown
 
 
+def test_size_bins_resample_whole_groups_when_the_images_have_them():
+    per_image = scores()
+    per_image["lesion_id"] = per_image["id"]
+    ungrouped = dice_by_size(per_image, n_resamples=200)
+    # One group per image: the same interval; the note says how it was drawn.
+    pd.testing.assert_frame_equal(dice_by_size(per_image, n_resamples=200, group="lesion_id"), ungrouped)
+    assert "resampling whole `lesion_id` groups" in dice_by_size_markdown(ungrouped, "lesion_id")
+    assert "groups" not in dice_by_size_markdown(ungrouped)
+    per_image["lesion_id"] = "one lesion"
+    grouped = dice_by_size(per_image, n_resamples=200, group="lesion_id")
+    shown = grouped[grouped["n"] > 0]
+    # A single group: every resample draws the same images, so the interval shrinks to the mean.
+    np.testing.assert_allclose(shown["ci_low"], shown["mean"])
+    np.testing.assert_allclose(shown["ci_high"], shown["mean"])
+
+
 def test_scores_without_the_lesion_share_are_refused():
     with pytest.raises(ValueError, match="truth_fraction"):
         dice_by_size(scores().drop(columns="truth_fraction"))

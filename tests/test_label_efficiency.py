@@ -74,6 +74,21 @@ def test_diffseg_is_placed_on_the_curve_with_a_bootstrap_interval():
     assert worth.text().startswith("≈ ") and "95 % CI" in worth.text()
 
 
+def test_lesions_photographed_several_times_are_drawn_whole():
+    # 50 lesions, 4 images each, with one Dice per lesion: the curve's intervals are those of 50 units.
+    rng = np.random.default_rng(0)
+    per_lesion = {"unet_10": 0.5, "unet_100": 0.7, "unet": 0.8, "diffseg_crf": 0.6}
+    scores = _scores({method: np.repeat(level + rng.normal(0, 0.1, 50), 4) for method, level in per_lesion.items()})
+    scores["lesion_id"] = scores["id"].str[3:].astype(int) // 4
+    curve, worth = label_efficiency(scores, full_masks=1000, n_resamples=1000, seed=0)
+    grouped_curve, grouped_worth = label_efficiency(scores, 1000, 1000, 0, group="lesion_id")
+    np.testing.assert_allclose(grouped_curve["dice_mean"], curve["dice_mean"])
+    widths = (grouped_curve["ci_high"] - grouped_curve["ci_low"]) / (curve["ci_high"] - curve["ci_low"])
+    assert widths.between(1.6, 2.4).all()  # √4 = 2
+    assert grouped_worth.estimate == worth.estimate
+    assert grouped_worth.ci_high / grouped_worth.ci_low > worth.ci_high / worth.ci_low
+
+
 def test_a_censored_worth_reads_as_fewer_or_more_than_the_curve_ends():
     scores = _scores({"unet_10": [0.5, 0.6] * 20, "unet": [0.7, 0.8] * 20, "diffseg_crf": [0.1, 0.2] * 20})
     _, worth = label_efficiency(scores, full_masks=300, n_resamples=200, seed=0)

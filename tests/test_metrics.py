@@ -15,6 +15,7 @@ from diffseg.metrics import (
     bootstrap_ci,
     holm,
     paired_wilcoxon,
+    resampled_means,
     segmentation_scores,
     spearman,
 )
@@ -168,6 +169,44 @@ def test_bootstrap_ci_edge_cases():
     low50, high50 = bootstrap_ci(np.arange(50.0), 1000, 0, level=0.5)
     low95, high95 = bootstrap_ci(np.arange(50.0), 1000, 0, level=0.95)
     assert low95 < low50 < high50 < high95
+
+
+def test_a_lesion_photographed_many_times_widens_the_interval_as_one_unit():
+    # 30 lesions, each photographed 4 times with nearly the same Dice: 120 images but 30 pieces of
+    # evidence. Image by image the interval is half as wide as it should be (√4); by lesion it is not.
+    rng = np.random.default_rng(0)
+    lesion_dice = rng.uniform(0.3, 0.9, 30)
+    values = np.repeat(lesion_dice, 4) + rng.normal(0, 0.001, 120)
+    lesions = np.repeat(np.arange(30), 4)
+    low_i, high_i = bootstrap_ci(values, 2000, 0)
+    low_g, high_g = bootstrap_ci(values, 2000, 0, groups=lesions)
+    low_one, high_one = bootstrap_ci(lesion_dice, 2000, 0)
+    assert (high_g - low_g) == pytest.approx(high_one - low_one, rel=0.15)
+    assert (high_g - low_g) / (high_i - low_i) == pytest.approx(2, rel=0.2)
+    assert low_g < values.mean() < high_g
+
+
+def test_one_image_per_group_is_the_image_bootstrap_and_groups_of_unequal_size_weigh_images():
+    values = np.random.default_rng(1).random(40)
+    assert bootstrap_ci(values, 500, 3, groups=[f"g{i:02d}" for i in range(40)]) == bootstrap_ci(values, 500, 3)
+    # Two groups of 1 and 3 images: every resample's mean is a mean over its images, not of group means.
+    means = resampled_means(np.array([0.0, 1.0, 1.0, 1.0]), 200, 0, groups=["a", "b", "b", "b"])
+    assert set(np.round(means, 6)) <= {0.0, 0.75, 1.0}
+    two_columns = resampled_means(np.c_[values, 1 - values], 50, 0, groups=np.arange(40) // 2)
+    np.testing.assert_allclose(two_columns.sum(axis=1), 1.0)
+    assert bootstrap_ci([0.2, np.nan, 0.4], 100, 0, groups=["a", "b", "a"]) == (pytest.approx(0.3), pytest.approx(0.3))
+    with pytest.raises(ValueError, match="3 group labels for 2 values"):
+        resampled_means([0.1, 0.2], 10, 0, groups=["a", "b", "c"])
+
+
+def test_the_paired_test_by_group_pairs_each_groups_mean_difference():
+    a = np.array([1.0, 1.2, 2.0, 3.0, 4.0, 5.0, 6.0])
+    b = np.array([0.5, 0.5, 1.4, 2.3, 3.2, 4.1, 5.0])
+    groups = ["L1", "L1", "L2", "L3", "L4", "L5", "L6"]
+    # 6 groups, all mean differences positive and distinct: W = 0, exact p = 2 / 2⁶, not 2 / 2⁷.
+    assert paired_wilcoxon(a, b, groups) == (0.0, pytest.approx(2 / 64))
+    assert paired_wilcoxon(a, b) == (0.0, pytest.approx(2 / 128))
+    assert paired_wilcoxon([1.0, np.nan], [1.0, 2.0], ["a", "b"]) == (0.0, 1.0)
 
 
 def test_paired_wilcoxon_detects_a_consistent_shift_and_not_noise():

@@ -97,6 +97,27 @@ def test_paired_tests_against_the_fused_mask():
     assert np.isnan(table.loc["diffseg_crf", "p_holm_dice_vs_crf"])
 
 
+def test_images_of_one_lesion_are_one_unit_of_the_cis_and_the_paired_tests():
+    per_image = per_image_frame()
+    # img0 and img1 are one lesion, as are img2 and img3: 6 images, 4 lesions.
+    per_image["lesion_id"] = per_image["id"].map({"img0": "A", "img1": "A", "img2": "B", "img3": "B"})
+    per_image.loc[per_image["id"] == "img5", "lesion_id"] = np.nan  # unlabelled: its own group
+    table = table1(per_image, n_resamples=200, seed=0, group="lesion_id").set_index("key")
+    assert (table["groups"] == 4).all() and (table["grouped_by"] == "lesion_id").all()
+    # The U-Net beats the CRF on all 4 lesions: exact p = 2 / 2⁴, not 2 / 2⁶ as for 6 images.
+    assert table.loc["unet", "p_dice_vs_crf"] == pytest.approx(2 / 16)
+    assert table.loc["unet", "dice_mean"] == pytest.approx(np.mean(DICE["unet"]))  # means stay per image
+    ungrouped = table1(per_image_frame(), n_resamples=200, seed=0).set_index("key")
+    assert (table.loc["otsu", "dice_ci_low"], table.loc["otsu", "dice_ci_high"]) != \
+        (ungrouped.loc["otsu", "dice_ci_low"], ungrouped.loc["otsu", "dice_ci_high"])
+    assert "groups" not in ungrouped
+    markdown = table1_markdown(table.reset_index())
+    assert "The 6 images form 4 `lesion_id` groups" in markdown and "cluster bootstrap" in markdown
+    assert "lesion_id" not in table1_markdown(ungrouped.reset_index())
+    with pytest.raises(ValueError, match="lack column"):
+        table1(per_image_frame(), n_resamples=10, seed=0, group="lesion_id")
+
+
 def test_missing_methods_are_left_out_and_missing_images_unpaired():
     dice = {k: v for k, v in DICE.items() if k not in ("unet", "step_060", "step_100", "step_150")}
     frame = per_image_frame(dice)

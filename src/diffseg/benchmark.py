@@ -15,7 +15,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from diffseg.documents import closing_sections, document_header
+from diffseg.documents import closing_sections, document_header, markdown_sections
+from diffseg.groups import group_labels
 from diffseg.label_efficiency import Worth
 from diffseg.splits import DEV_SPLIT
 from diffseg.table import compared_methods, markdown_table, summarise
@@ -104,9 +105,15 @@ def selection_section(dev_per_step: pd.DataFrame | None, table: pd.DataFrame, se
 
 
 def subgroup_table(
-    per_image: pd.DataFrame, column: str, n_resamples: int, seed: int, dev_scores: pd.DataFrame | None
+    per_image: pd.DataFrame,
+    column: str,
+    n_resamples: int,
+    seed: int,
+    dev_scores: pd.DataFrame | None,
+    group: str | None = None,
 ) -> list[str]:
-    """Dice [95 % CI] of every Table 1 row on the test images of each value of `column`."""
+    """Dice [95 % CI] of every Table 1 row on the test images of each value of `column`; the bootstrap
+    draws whole `group`s of images when given (`diffseg.groups`)."""
     values = sorted(per_image[column].dropna().astype(str).unique())
     header = ["Method", *(f"{column} = {value} (n = {per_image.loc[per_image[column].astype(str) == value, 'id'].nunique()})"
                           for value in values)]
@@ -115,18 +122,24 @@ def subgroup_table(
         scores = per_image[per_image["method"] == method]
         cells = []
         for value in values:
-            stats = summarise(scores.loc[scores[column].astype(str) == value, "dice"], n_resamples, seed)
+            subgroup = scores[scores[column].astype(str) == value]
+            stats = summarise(subgroup["dice"], n_resamples, seed, group_labels(subgroup, group))
             cells.append(_dice_cell(stats["mean"], stats["ci_low"], stats["ci_high"]))
         rows.append([label, *cells])
     return [f"### Test images by `{column}`", "", *markdown_table(header, rows), ""]
 
 
 def subgroup_tables(
-    per_image: pd.DataFrame, columns: list[str], n_resamples: int, seed: int, dev_scores: pd.DataFrame | None
+    per_image: pd.DataFrame,
+    columns: list[str],
+    n_resamples: int,
+    seed: int,
+    dev_scores: pd.DataFrame | None,
+    group: str | None = None,
 ) -> list[str]:
     """`subgroup_table` for each of `columns` the scores have."""
     return [line for column in columns if column in per_image
-            for line in subgroup_table(per_image, column, n_resamples, seed, dev_scores)]
+            for line in subgroup_table(per_image, column, n_resamples, seed, dev_scores, group)]
 
 
 @dataclass(frozen=True)
@@ -137,18 +150,10 @@ class CrossDataset:
     table1_md: str
     per_image: pd.DataFrame
     split_by: list[str]
-    size_bins_md: str = ""  # evaluation/size_bins.md of the cohort's root
-    mask_coverage_md: str = ""  # evaluation/mask_coverage.md
-
-
-def size_and_failure_sections(size_bins_md: str, mask_coverage_md: str) -> list[str]:
-    """The tables of Dice by lesion size and of failed masks (empty, all lesion) of a test split."""
-    sections = []
-    if size_bins_md.strip():
-        sections += ["### Test images by lesion size", "", size_bins_md.rstrip(), ""]
-    if mask_coverage_md.strip():
-        sections += ["### Failures: empty and all-lesion masks", "", mask_coverage_md.rstrip(), ""]
-    return sections
+    # Dice by lesion size and the failed masks of the cohort's test split (heading → Markdown,
+    # diffseg.breakdown.breakdown_sections).
+    sections: dict[str, str] | None = None
+    group: str | None = None  # the cohort's column of images that are not independent (lesion_id)
 
 
 def cross_dataset_section(
@@ -163,8 +168,8 @@ def cross_dataset_section(
         "",
         cross.table1_md.rstrip(),
         "",
-        *subgroup_tables(cross.per_image, cross.split_by, n_resamples, seed, dev_scores),
-        *size_and_failure_sections(cross.size_bins_md, cross.mask_coverage_md),
+        *subgroup_tables(cross.per_image, cross.split_by, n_resamples, seed, dev_scores, cross.group),
+        *markdown_sections(cross.sections, level=3),
     ]
 
 
@@ -226,14 +231,16 @@ def benchmark_document(
     loss: pd.DataFrame | None,
     split_by: list[str],
     cross: list[CrossDataset],
-    size_bins_md: str = "",
-    mask_coverage_md: str = "",
+    sections: dict[str, str] | None = None,
     dev_fraction: float,
     group: str | None,
     n_resamples: int,
     seed: int,
 ) -> str:
-    """The Markdown of results/<name>/benchmark.md (see the module's docstring)."""
+    """The Markdown of results/<name>/benchmark.md (see the module's docstring); `sections`: the test
+    split's Dice by lesion size and failed masks (diffseg.breakdown.breakdown_sections); `group`: the
+    column of images that are not independent, by which the training split's development images
+    were drawn and the test split's statistics resample."""
     counts = split_counts(manifest)
     extra = {"Images": f"train {counts['train']}, development {counts[DEV_SPLIT]}, test {counts['test']}"}
     parts = [
@@ -244,8 +251,8 @@ def benchmark_document(
         "",
         table1_md.rstrip(),
         "",
-        *subgroup_tables(per_image, split_by, n_resamples, seed, dev_scores),
-        *size_and_failure_sections(size_bins_md, mask_coverage_md),
+        *subgroup_tables(per_image, split_by, n_resamples, seed, dev_scores, group),
+        *markdown_sections(sections, level=3),
         *(line for other in cross for line in cross_dataset_section(other, run["name"], n_resamples, seed, dev_scores)),
         *label_efficiency_section(curve, worth, table),
         *training_section(loss),

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from diffseg.atomic import write_csv, write_text
+from diffseg.groups import group_labels
 from diffseg.table import _check_columns, compared_methods, markdown_table, summarise
 
 # Table 1's rows: (row key, method in the scores, label), as `diffseg.table.compared_methods` gives them.
@@ -53,21 +54,27 @@ def size_bin(truth_fraction) -> np.ndarray:
 
 
 def dice_by_size(
-    per_image: pd.DataFrame, n_resamples: int = 2000, seed: int = 0, methods: Methods | None = None
+    per_image: pd.DataFrame,
+    n_resamples: int = 2000,
+    seed: int = 0,
+    methods: Methods | None = None,
+    group: str | None = None,
 ) -> pd.DataFrame:
     """One row per (Table 1 method, size bin), every bin listed even when empty: `key`, `method`
     (label), `size_bin`, `n` and the Dice `mean`, `sd`, `ci_low`, `ci_high` (bootstrap) of the
     method's images whose true lesion falls in the bin. `methods`: Table 1's rows
-    (`diffseg.table.compared_methods`, by default of `per_image`)."""
+    (`diffseg.table.compared_methods`, by default of `per_image`); `group`: a column whose groups
+    of images the bootstrap draws whole (`diffseg.groups`)."""
     _check_columns(per_image, ("id", "method", "dice", "truth_fraction"))
     rows = []
     for key, method, label in methods or compared_methods(per_image):
         scores = per_image[per_image["method"] == method]
         bins = size_bin(scores["truth_fraction"])
         for name in SIZE_BINS:
-            dice = scores.loc[bins == name, "dice"].to_numpy(dtype=float)
-            rows.append({"key": key, "method": label, "size_bin": name, "n": len(dice),
-                         **summarise(dice, n_resamples, seed)})
+            in_bin = scores[bins == name]
+            rows.append({"key": key, "method": label, "size_bin": name, "n": len(in_bin),
+                         **summarise(in_bin["dice"].to_numpy(dtype=float), n_resamples, seed,
+                                     group_labels(in_bin, group))})
     return pd.DataFrame(rows, columns=["key", "method", "size_bin", "n", "mean", "sd", "ci_low", "ci_high"])
 
 
@@ -86,9 +93,10 @@ def dice_by_size_cells(table: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def dice_by_size_markdown(table: pd.DataFrame) -> str:
-    """The size-bin table (`dice_by_size`) as Markdown, with its reading notes."""
-    notes = ("Dice, mean [95 % percentile bootstrap CI of the mean], of the images whose true lesion covers "
+def dice_by_size_markdown(table: pd.DataFrame, group: str | None = None) -> str:
+    """The size-bin table (`dice_by_size`, bootstrapped by `group` if given) as Markdown, with its notes."""
+    resampling = f", resampling whole `{group}` groups" if group else ""
+    notes = (f"Dice, mean [95 % percentile bootstrap CI of the mean{resampling}], of the images whose true lesion covers "
              "that share of the frame (its mask at original resolution; a share on a bin's edge counts in the "
              "larger bin). Small lesions are usually the hard ones, so a method's mean Dice over a cohort "
              "depends on how many it holds. A bin of one image has a zero-width interval; – : no image in the bin.")
@@ -177,14 +185,19 @@ def breakdown_sections(size_bins_md: str | os.PathLike, mask_coverage_md: str | 
 
 
 def write_breakdown(
-    per_image: pd.DataFrame, outputs, n_resamples: int = 2000, seed: int = 0, methods: Methods | None = None
+    per_image: pd.DataFrame,
+    outputs,
+    n_resamples: int = 2000,
+    seed: int = 0,
+    methods: Methods | None = None,
+    group: str | None = None,
 ) -> None:
-    """The size-bin and mask-coverage tables of `per_image` (rows: `methods`, as for `dice_by_size`),
-    as CSV and Markdown, to the paths `outputs.size_bins`, `.size_bins_markdown`, `.mask_coverage`
-    and `.mask_coverage_markdown` (a Snakemake rule's outputs)."""
-    by_size = dice_by_size(per_image, n_resamples, seed, methods)
+    """The size-bin and mask-coverage tables of `per_image` (rows: `methods`, and `group`, as for
+    `dice_by_size`), as CSV and Markdown, to the paths `outputs.size_bins`, `.size_bins_markdown`,
+    `.mask_coverage` and `.mask_coverage_markdown` (a Snakemake rule's outputs)."""
+    by_size = dice_by_size(per_image, n_resamples, seed, methods, group)
     write_csv(by_size, outputs.size_bins)
-    write_text(outputs.size_bins_markdown, dice_by_size_markdown(by_size))
+    write_text(outputs.size_bins_markdown, dice_by_size_markdown(by_size, group))
     masks = mask_coverage(per_image, methods)
     write_csv(masks, outputs.mask_coverage)
     write_text(outputs.mask_coverage_markdown, mask_coverage_markdown(masks))

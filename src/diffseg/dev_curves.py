@@ -12,6 +12,8 @@ import json
 
 import pandas as pd
 
+from diffseg.table import markdown_table
+
 COLUMNS = {
     "variant",
     "device",
@@ -59,16 +61,17 @@ def dev_curve_section(curve: pd.DataFrame, source: str) -> list[str]:
         "vote scored best on these same images, and the best single step is chosen on them too, so both "
         "are upper bounds of a choice, not test figures.",
         "",
-        "| preset | label dropout | batch | steps | images seen | training s | step set | vote Dice [95 % CI] | best single step (t) |",
-        "|---|---:|---:|---:|---:|---:|---|---|---|",
     ]
-    for row in best.itertuples():
-        lines.append(
-            f"| {row.preset} {row.size} px | {row.label_dropout:g} | {row.batch_size} | {row.train_steps} | "
-            f"{row.images_seen} | {row.train_seconds:.0f} | {row.step_set} | "
-            f"{row.vote_dice:.3f} [{row.vote_ci_low:.3f}, {row.vote_ci_high:.3f}] | "
-            f"{row.best_step_dice:.3f} ({row.best_t}) |"
-        )
+    header = ["preset", "label dropout", "batch", "steps", "images seen", "training s", "step set",
+              "vote Dice [95 % CI]", "best single step (t)"]
+    rows = [
+        [f"{row.preset} {row.size} px", f"{row.label_dropout:g}", str(row.batch_size), str(row.train_steps),
+         str(row.images_seen), f"{row.train_seconds:.0f}", row.step_set,
+         f"{row.vote_dice:.3f} [{row.vote_ci_low:.3f}, {row.vote_ci_high:.3f}]",
+         f"{row.best_step_dice:.3f} ({row.best_t})"]
+        for row in best.itertuples()
+    ]
+    lines += markdown_table(header, rows)
     lines += ["", f"Training-free Otsu on the same {dev_images} images at the same resolution: **{otsu:.3f}**.", ""]
     lines += _comparisons(best, otsu)
     return lines

@@ -23,11 +23,22 @@ def pick_device(prefer: str = "auto") -> torch.device:
         raise ConfigError("device: cuda was asked for but torch sees no GPU")
     use_cuda = prefer == "cuda" or (prefer == "auto" and torch.cuda.is_available())
     device = torch.device("cuda" if use_cuda else "cpu")
-    if use_cuda:
-        log.info("device: cuda (%s)", torch.cuda.get_device_name(device))
-    else:
-        log.info("device: cpu (%d torch threads)", torch.get_num_threads())
+    log.info("device: %s", f"cuda ({device_name(device)})" if use_cuda else device_name(device))
     return device
+
+
+def device_name(device: torch.device) -> str:
+    """The GPU's name (`NVIDIA H200`), or `cpu (2 threads)`, torch's threads: what ran a log's or a
+    benchmark row's work."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"cpu ({torch.get_num_threads()} threads)"
+
+
+def synchronise(device: torch.device) -> None:
+    """Wait for the device's queued work, so that a timing ends when the work does (CUDA is asynchronous)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
 
 
 def seed_everything(seed: int) -> None:

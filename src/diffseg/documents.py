@@ -49,9 +49,10 @@ def document_header(title: str, run: dict, extra: dict[str, str] | None = None) 
     ]
 
 
-def markdown_sections(sections: dict[str, str] | None) -> list[str]:
-    """The lines of one `## heading` section per item of `sections` (heading → Markdown)."""
-    return [line for heading, body in (sections or {}).items() for line in (f"## {heading}", "", body.rstrip(), "")]
+def markdown_sections(sections: dict[str, str] | None, level: int = 2) -> list[str]:
+    """The lines of one `## heading` section (`level` hashes) per item of `sections` (heading → Markdown)."""
+    return [line for heading, body in (sections or {}).items()
+            for line in (f"{'#' * level} {heading}", "", body.rstrip(), "")]
 
 
 def closing_sections(stages_md: str, run: dict) -> list[str]:

@@ -25,6 +25,8 @@ import numpy as np
 import pandas as pd
 
 from diffseg.cohort import split_hash
+from diffseg.groups import group_labels
+from diffseg.metrics import resampled_means
 
 FULL_UNET = "unet"
 BUDGET_PREFIX = "unet_"
@@ -120,21 +122,27 @@ def read_worth(path: str | os.PathLike) -> Worth | None:
 
 
 def label_efficiency(
-    per_image: pd.DataFrame, full_masks: int, n_resamples: int, seed: int, reference: str = REFERENCE
+    per_image: pd.DataFrame,
+    full_masks: int,
+    n_resamples: int,
+    seed: int,
+    reference: str = REFERENCE,
+    group: str | None = None,
 ) -> tuple[pd.DataFrame, Worth | None]:
     """The curve (one row per point: `masks`, `method`, `n`, `dice_mean`, `ci_low`, `ci_high`, the CI
     the percentile bootstrap of the mean) and `reference`'s worth on it; an empty curve and None
     without two points or without an image scored by them all. Only images scored by every point and
-    the reference are used, so every point and the placement are paired.
+    the reference are used, so every point and the placement are paired. With `group` (a column such
+    as `lesion_id`), the bootstrap draws whole groups of images.
     """
     points = curve_methods(per_image["method"].unique(), full_masks)
     methods = [*points, reference]
     dice = per_image[per_image["method"].isin(methods)].pivot(index="id", columns="method", values="dice")
-    values = dice.reindex(columns=methods).dropna().to_numpy(dtype=np.float64)  # (images, points + reference)
+    paired = dice.reindex(columns=methods).dropna()
+    values = paired.to_numpy(dtype=np.float64)  # (images, points + reference)
     if len(points) < 2 or not len(values):
         return pd.DataFrame(columns=CURVE_COLUMNS), None
-    rng = np.random.default_rng(seed)
-    resampled = values[rng.integers(0, len(values), size=(n_resamples, len(values)))].mean(axis=1)
+    resampled = resampled_means(values, n_resamples, seed, group_labels(per_image, group, paired.index))
     low, high = np.quantile(resampled, [0.025, 0.975], axis=0)
     means = values.mean(axis=0)
     curve = pd.DataFrame({"masks": list(points.values()), "method": list(points), "n": len(values),

@@ -48,36 +48,62 @@ def segmentation_scores(pred: np.ndarray, truth: np.ndarray) -> dict[str, float]
     }
 
 
-def _finite(values) -> np.ndarray:
-    values = np.asarray(values, dtype=np.float64).ravel()
-    return values[~np.isnan(values)]
+def resampled_means(values, n_resamples: int, seed: int, groups=None) -> np.ndarray:
+    """Means of `n_resamples` bootstrap resamples of the rows of `values` (`(n,)` or `(n, k)`, no NaN):
+    `(n_resamples,)` or `(n_resamples, k)`.
+
+    Rows are drawn with replacement, all resamples at once as an `(n_resamples, n)` index matrix.
+    Given `groups` (one label per row, such as a lesion photographed several times), whole groups are
+    drawn instead (the cluster bootstrap) and each resample's mean is over the rows of the groups
+    drawn: images of one lesion are not independent, and drawing them one by one would narrow the
+    interval as if they were.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    rng = np.random.default_rng(seed)
+    if groups is None:
+        return values[rng.integers(0, len(values), size=(n_resamples, len(values)))].mean(axis=1)
+    groups = np.asarray(groups)
+    if groups.shape != values.shape[:1]:
+        raise ValueError(f"{groups.shape[0]} group labels for {values.shape[0]} values")
+    _, group_of_row = np.unique(groups, return_inverse=True)
+    n_groups = group_of_row.max() + 1 if len(values) else 0
+    sums = np.zeros((n_groups, *values.shape[1:]))
+    np.add.at(sums, group_of_row, values)
+    sizes = np.bincount(group_of_row, minlength=n_groups).astype(np.float64)
+    drawn = rng.integers(0, n_groups, size=(n_resamples, n_groups))
+    totals = sizes[drawn].sum(axis=1)
+    return sums[drawn].sum(axis=1) / (totals if values.ndim == 1 else totals[:, None])
 
 
-def bootstrap_ci(values, n_resamples: int = 2000, seed: int = 0, level: float = 0.95) -> tuple[float, float]:
-    """Percentile bootstrap confidence interval of the mean of `values` (NaNs ignored).
-
-    All `n_resamples` resamples are drawn at once as an `(n_resamples, n)` index matrix. One value
-    gives a zero-width interval; no value gives `(nan, nan)`.
+def bootstrap_ci(
+    values, n_resamples: int = 2000, seed: int = 0, level: float = 0.95, groups=None
+) -> tuple[float, float]:
+    """Percentile bootstrap confidence interval of the mean of `values` (NaNs ignored), resampling
+    whole `groups` when given (`resampled_means`). One value gives a zero-width interval; no value
+    gives `(nan, nan)`.
     """
     if not 0 < level < 1:
         raise ValueError(f"level must lie in (0, 1), got {level}")
     if n_resamples < 1:
         raise ValueError(f"n_resamples must be positive, got {n_resamples}")
-    values = _finite(values)
-    if len(values) == 0:
+    values = np.asarray(values, dtype=np.float64).ravel()
+    present = ~np.isnan(values)
+    if not present.any():
         return float("nan"), float("nan")
-    rng = np.random.default_rng(seed)
-    means = values[rng.integers(0, len(values), size=(n_resamples, len(values)))].mean(axis=1)
+    groups = None if groups is None else np.asarray(groups).ravel()[present]
+    means = resampled_means(values[present], n_resamples, seed, groups)
     tail = (1 - level) / 2
     low, high = np.quantile(means, [tail, 1 - tail])
     return float(low), float(high)
 
 
-def paired_wilcoxon(a, b) -> tuple[float, float]:
+def paired_wilcoxon(a, b, groups=None) -> tuple[float, float]:
     """Two-sided Wilcoxon signed-rank test of paired samples `a`, `b`: (statistic, p).
 
-    Pairs with a NaN are dropped. Identical samples (every difference zero) give (0, 1): no evidence
-    of a difference, where scipy would refuse. No pair at all gives (nan, nan).
+    Pairs with a NaN are dropped. Given `groups` (one label per pair), the test pairs each group's
+    mean difference, so that a lesion photographed four times counts once, as the signed-rank test's
+    independent pairs require. Identical samples (every difference zero) give (0, 1): no evidence of
+    a difference, where scipy would refuse. No pair at all gives (nan, nan).
     """
     a = np.asarray(a, dtype=np.float64)
     b = np.asarray(b, dtype=np.float64)
@@ -85,6 +111,9 @@ def paired_wilcoxon(a, b) -> tuple[float, float]:
         raise ValueError(f"paired samples differ in shape: {a.shape} vs {b.shape}")
     keep = ~(np.isnan(a) | np.isnan(b))
     difference = a[keep] - b[keep]
+    if groups is not None and len(difference):
+        _, group_of_pair = np.unique(np.asarray(groups)[keep], return_inverse=True)
+        difference = np.bincount(group_of_pair, weights=difference) / np.bincount(group_of_pair)
     if len(difference) == 0:
         return float("nan"), float("nan")
     if not np.any(difference):

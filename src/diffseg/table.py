@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from diffseg.groups import group_labels
 from diffseg.label_efficiency import budget_of
 from diffseg.metrics import bootstrap_ci, holm, paired_wilcoxon, spearman
 
@@ -44,10 +45,11 @@ def step_methods(per_image: pd.DataFrame) -> list[str]:
     return sorted(steps, key=lambda method: int(method[5:]))
 
 
-def summarise(values, n_resamples: int, seed: int) -> dict[str, float]:
-    """mean, sd (n − 1) and the 95 % percentile bootstrap CI of the mean of one metric."""
+def summarise(values, n_resamples: int, seed: int, groups=None) -> dict[str, float]:
+    """mean, sd (n − 1) and the 95 % percentile bootstrap CI of the mean of one metric; the bootstrap
+    draws whole `groups` (one label per value, e.g. the lesion of each image) when given."""
     values = np.asarray(values, dtype=np.float64)
-    low, high = bootstrap_ci(values, n_resamples=n_resamples, seed=seed)
+    low, high = bootstrap_ci(values, n_resamples=n_resamples, seed=seed, groups=groups)
     return {
         "mean": values.mean() if len(values) else np.nan,
         "sd": values.std(ddof=1) if len(values) > 1 else np.nan,
@@ -109,11 +111,17 @@ def _step_note(method: str, dev_scores: pd.DataFrame | None) -> str:
 
 
 def table1(
-    per_image: pd.DataFrame, n_resamples: int = 2000, seed: int = 0, dev_scores: pd.DataFrame | None = None
+    per_image: pd.DataFrame,
+    n_resamples: int = 2000,
+    seed: int = 0,
+    dev_scores: pd.DataFrame | None = None,
+    group: str | None = None,
 ) -> pd.DataFrame:
     """One row per compared method present in the scores, in the order of `compared_methods`; the
     best single step is chosen on `dev_scores` when given (column `step_chosen_on`: `development`),
-    else on `per_image` itself (`test`).
+    else on `per_image` itself (`test`). With `group` (a column of `per_image`, such as `lesion_id`:
+    several images of one lesion), the CIs resample whole groups and the paired test pairs the
+    groups' mean Dice (column `groups`: how many the row's images form; `grouped_by`: the column).
 
     Columns: `key`, `method` (label), `n`; for each metric `<metric>_mean`, `_sd`, `_ci_low`,
     `_ci_high`; and the paired comparison with DiffSeg + DenseCRF on the images both scored:
@@ -123,14 +131,18 @@ def table1(
     """
     _check_columns(per_image, ("id", "method", *METRICS))
     dice = per_image.pivot(index="id", columns="method", values="dice")  # (images, methods)
+    image_groups = group_labels(per_image, group, dice.index)
     rows = []
     for key, method, label in compared_methods(per_image, dev_scores):
         scores = per_image[per_image["method"] == method]
+        groups = group_labels(scores, group)
         row = {"key": key, "method": label, "n": len(scores)}
+        if group:
+            row |= {"groups": len(set(groups)), "grouped_by": group}
         for metric in METRICS:
-            stats = summarise(scores[metric].to_numpy(dtype=float), n_resamples, seed)
+            stats = summarise(scores[metric].to_numpy(dtype=float), n_resamples, seed, groups)
             row |= {f"{metric}_{name}": value for name, value in stats.items()}
-        row |= paired_with_reference(dice, method)
+        row |= paired_with_reference(dice, method, image_groups)
         rows.append(row)
     table = pd.DataFrame(rows)
     if len(table):
@@ -139,12 +151,13 @@ def table1(
     return table
 
 
-def paired_with_reference(dice: pd.DataFrame, method: str) -> dict[str, float]:
-    """Mean Dice difference and Wilcoxon test of `method` against DiffSeg + CRF, image by image."""
+def paired_with_reference(dice: pd.DataFrame, method: str, groups=None) -> dict[str, float]:
+    """Mean Dice difference and Wilcoxon test of `method` against DiffSeg + CRF, image by image, or
+    group by group given `groups` (one label per row of `dice`)."""
     if method == REFERENCE or REFERENCE not in dice.columns:
         return {"dice_minus_crf": np.nan, "wilcoxon_dice_vs_crf": np.nan, "p_dice_vs_crf": np.nan}
     ours, reference = dice[method].to_numpy(dtype=float), dice[REFERENCE].to_numpy(dtype=float)
-    statistic, p = paired_wilcoxon(ours, reference)
+    statistic, p = paired_wilcoxon(ours, reference, groups)
     return {"dice_minus_crf": float(np.nanmean(ours - reference)), "wilcoxon_dice_vs_crf": statistic,
             "p_dice_vs_crf": p}
 
@@ -182,6 +195,16 @@ def step_choice_note(table: pd.DataFrame) -> str:
     return "The best single step is chosen on these same test images, so its row is optimistic."
 
 
+def grouping_note(table: pd.DataFrame) -> list[str]:
+    """How the table's statistics treat the images of one group (`table1`'s `group`), if any."""
+    if "grouped_by" not in table or not len(table) or pd.isna(table["grouped_by"].iloc[0]):
+        return []
+    largest = table.loc[table["n"].idxmax()]
+    return [f"The {largest['n']} images form {largest['groups']} `{largest['grouped_by']}` groups, whose images are "
+            "not independent: the CIs resample whole groups (cluster bootstrap) and the Wilcoxon tests pair "
+            "each group's mean Dice."]
+
+
 def table1_markdown(table: pd.DataFrame, correlation: tuple[float, float, int] | None = None) -> str:
     """Table 1 as Markdown: mean ± sd [95 % CI] per metric and the paired test against DiffSeg + CRF."""
     header = ["Method", "n", "Dice", "IoU", "Precision", "Recall", "Thresholded Jaccard",
@@ -200,6 +223,7 @@ def table1_markdown(table: pd.DataFrame, correlation: tuple[float, float, int] |
         "of DiffSeg + DenseCRF; p: two-sided Wilcoxon signed-rank test of the paired per-image Dice;",
         "p (Holm): the same p-values Holm-adjusted over the table's comparisons with DiffSeg + DenseCRF.",
         step_choice_note(table),
+        *grouping_note(table),
     ]
     if correlation is not None:
         rho, p, n = correlation

@@ -61,6 +61,7 @@ rule label_efficiency:
         "../../envs/core.yaml"
     params:
         metrics=config["metrics"],
+        group=config["dataset"]["folder"]["splits"]["group"],
     script:
         "../../scripts/label_efficiency.py"
 
@@ -107,6 +108,10 @@ rule benchmark_document:
         # The kept columns of each cross-dataset cohort, which its test table is split by.
         cross={
             cohort: cross["dataset"]["folder"]["splits"]["keep"]
+            for cohort, cross in CROSS_CONFIGS.items()
+        },
+        cross_groups={
+            cohort: cross["dataset"]["folder"]["splits"]["group"]
             for cohort, cross in CROSS_CONFIGS.items()
         },
         dev_fraction=config["dataset"]["dev_fraction"],

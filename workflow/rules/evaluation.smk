@@ -113,6 +113,8 @@ rule metrics:
     params:
         label_budgets=setting("unet", "label_budgets"),
         keep=setting("dataset", "folder", "splits", "keep"),
+        # Kept too, for the statistics that resample whole groups (a lesion's several images).
+        group=setting("dataset", "folder", "splits", "group"),
     script:
         "../../scripts/metrics.py"
 
@@ -140,6 +142,7 @@ rule table1:
         "../../envs/core.yaml"
     params:
         metrics=setting("metrics"),
+        group=setting("dataset", "folder", "splits", "group"),
     script:
         "../../scripts/table1.py"
 
