@@ -7,15 +7,17 @@ import logging
 import os
 import subprocess
 from pathlib import Path
+from unittest import mock
 
 import pandas as pd
 import pytest
 
-from diffseg.documents import format_duration, run_document, run_facts
+from diffseg.documents import document_header, format_duration, run_document, run_facts
 from diffseg.logs import redirect_to
 from diffseg.provenance import (
     UNRECORDED,
     VERSION_PREFIX,
+    busy_time,
     clean_version,
     code_version,
     job_records,
@@ -119,6 +121,23 @@ def test_run_span_reaches_from_the_first_start_to_the_last_end(logs):
     assert span == datetime.timedelta(minutes=9, seconds=47)
     assert format_duration(span) == "9 min 47 s"
     assert format_duration(datetime.timedelta(hours=2, minutes=3, seconds=10)) == "2 h 03 min"
+
+
+def test_busy_time_counts_the_hours_jobs_ran_not_a_pause_between_them():
+    at = lambda hour, minute=0: datetime.datetime(2026, 11, 29, hour, minute)  # noqa: E731
+    jobs = pd.DataFrame({"start": [at(10), at(10, 30), at(10, 40), at(15), None],
+                         "end": [at(11), at(10, 50), at(11, 10), at(15, 20), at(16)]})
+    # 10:00–11:10 (three overlapping jobs) and 15:00–15:20; the job without a start is not timed.
+    assert busy_time(jobs) == datetime.timedelta(hours=1, minutes=30)
+    assert run_span(jobs) == datetime.timedelta(hours=6)
+    provenance = {"name": "isic", "command": "snakemake", "cohort": "isic", "bootstrap": 10, "metrics_seed": 0,
+                  "target": "benchmark"}
+    with mock.patch("diffseg.documents.code_version", return_value="unknown"):
+        run = run_facts(provenance, ".", jobs)
+    assert run["run_time"] == "1 h 30 min" and run["run_span"] == "6 h 00 min"
+    header = "\n".join(document_header("Benchmark isic", {**run, "date": "2026-11-29"}))
+    assert "| Run time | 1 h 30 min (while jobs ran, from the jobs' logs; paused and resumed, it spans 6 h 00 min" in header
+    assert busy_time(jobs.iloc[:0]) is None
 
 
 def test_run_document_holds_table1_ged_and_the_stage_provenance(logs):

@@ -11,17 +11,24 @@ import datetime
 
 import pandas as pd
 
-from diffseg.provenance import code_version, run_span
+from diffseg.provenance import busy_time, code_version, run_span
+
+# A run whose jobs stood idle longer than this between its first start and last end was paused.
+PAUSE = datetime.timedelta(minutes=5)
 
 
 def run_facts(provenance: dict, workflow_dir, jobs: pd.DataFrame) -> dict:
     """The rule's provenance params with what is known only when the document is written: the
-    workflow's commit now, today's date and the run time read from the jobs' logs."""
+    workflow's commit now, today's date and the run time read from the jobs' logs (the time jobs ran,
+    and when the run was paused, `run_span` too: its first start to its last end)."""
+    busy, span = busy_time(jobs), run_span(jobs)
+    paused = busy is not None and span - busy > PAUSE
     return {
         **provenance,
         "commit": code_version(workflow_dir),
         "date": datetime.date.today().isoformat(),
-        "run_time": format_duration(run_span(jobs)),
+        "run_time": format_duration(busy),
+        **({"run_span": format_duration(span)} if paused else {}),
     }
 
 
@@ -32,7 +39,7 @@ def document_header(title: str, run: dict, extra: dict[str, str] | None = None) 
         "Command": f"`{run['command']}`",
         "Cohort": run["cohort"],
         "Commit when written": f"`{run['commit']}`",
-        "Run time": f"{run.get('run_time', 'unknown')} (first job's start to last job's end, from the jobs' logs)",
+        "Run time": run_time_cell(run),
         **(extra or {}),
         "Bootstrap": f"{run['bootstrap']} resamples (seed {run['metrics_seed']})",
         "Date": run["date"],
@@ -47,6 +54,14 @@ def document_header(title: str, run: dict, extra: dict[str, str] | None = None) 
         *(f"| {name} | {value} |" for name, value in rows.items()),
         "",
     ]
+
+
+def run_time_cell(run: dict) -> str:
+    """The header's run time: the time jobs ran, and the whole span when the run was paused."""
+    if "run_span" not in run:
+        return f"{run.get('run_time', 'unknown')} (first job's start to last job's end, from the jobs' logs)"
+    return (f"{run['run_time']} (while jobs ran, from the jobs' logs; paused and resumed, it spans "
+            f"{run['run_span']} from the first job's start to the last job's end)")
 
 
 def markdown_sections(sections: dict[str, str] | None, level: int = 2) -> list[str]:

@@ -133,6 +133,24 @@ def run_span(jobs: pd.DataFrame) -> datetime.timedelta | None:
     return jobs["end"].max() - starts.min()
 
 
+def busy_time(jobs: pd.DataFrame) -> datetime.timedelta | None:
+    """The time during which at least one job ran: the union of the jobs' [start, end] intervals.
+    Unlike `run_span`, a run paused for a night and resumed, or a later invocation that redid a few
+    stages, does not count its idle hours."""
+    timed = jobs.dropna(subset=["start"]).sort_values("start")
+    if timed.empty:
+        return None
+    total, busy_until = datetime.timedelta(0), None
+    for start, end in zip(timed["start"], timed["end"], strict=True):
+        if busy_until is None or start > busy_until:
+            total += end - start
+            busy_until = end
+        elif end > busy_until:
+            total += end - busy_until
+            busy_until = end
+    return total
+
+
 def _short(version: str) -> str:
     commit, dirty, _ = version.partition("-dirty")
     return (commit[:10] if len(commit) == 40 else commit) + ("-dirty" if dirty else "")
