@@ -21,6 +21,8 @@ import pandas as pd
 import yaml
 from dag_build import snakemake_command, workflow_folder
 
+from diffseg.job_costs import benchmark_records
+
 COHORTS = (200, 2000)
 GROWTH_RATIO, GROWTH_MIB = 1.2, 20
 # Everything but the cohort's size set as small as the pipeline allows: memory, not quality, is measured.
@@ -53,21 +55,12 @@ def run_pipeline(folder: Path, config: dict, cores: int, targets: tuple[str, ...
 
 
 def stage_benchmarks(folder: Path, dataset: str) -> pd.DataFrame:
-    """One row per job of `dataset` from Snakemake's benchmark TSVs: `stage`, `job`, `s`, `max_rss`.
-
-    A sharded rule's TSVs are `<rule>/shard-XXXX.tsv`, the others `<rule>.tsv` (figures:
-    `figures/<name>.tsv`); the stage is the rule's name (`figures/<name>` for a figure).
-    """
-    root = folder / "benchmarks" / dataset
-    rows = []
-    for tsv in sorted(root.rglob("*.tsv")):
-        relative = tsv.relative_to(root).with_suffix("")
-        stage = relative.parent.as_posix() if relative.name.startswith("shard-") else relative.as_posix()
-        record = pd.read_csv(tsv, sep="\t").iloc[-1]  # a rerun appends; the last line is the latest
-        rows.append({"stage": stage, "job": relative.name, "s": record["s"], "max_rss": record["max_rss"]})
-    if not rows:
-        raise RuntimeError(f"no benchmark TSVs under {root}")
-    return pd.DataFrame(rows)
+    """One row per job of `dataset` from Snakemake's benchmark TSVs (`diffseg.job_costs`): `stage`,
+    `job` (the TSV's name: `shard-0003`, `train_ddpm`), `s`, `max_rss`."""
+    jobs = benchmark_records(folder / "benchmarks" / dataset)
+    if jobs.empty:
+        raise RuntimeError(f"no benchmark TSVs under {folder / 'benchmarks' / dataset}")
+    return jobs.assign(job=jobs["path"].str.rsplit("/", n=1).str[-1])
 
 
 def cohort_config(n_images: int) -> dict:

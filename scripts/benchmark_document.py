@@ -7,6 +7,7 @@ from diffseg.atomic import write_text
 from diffseg.benchmark import CrossDataset, Selection, benchmark_document
 from diffseg.breakdown import breakdown_sections
 from diffseg.documents import run_facts
+from diffseg.job_costs import benchmark_records, stage_costs, stage_costs_markdown
 from diffseg.label_efficiency import read_worth
 from diffseg.logs import redirect_to
 from diffseg.provenance import job_records, provenance_markdown
@@ -46,6 +47,8 @@ with redirect_to(snakemake.log[0]):
         )
     ]
     jobs = job_records(params.logs, skip=["validate"])
+    chosen = selection.chosen["candidate"] if selection else None
+    costs = stage_costs_markdown(stage_costs(benchmark_records(params.benchmarks), chosen))
     document = benchmark_document(
         run_facts(params.provenance, params.workflow_dir, jobs),
         read(snakemake.input.table1_md),
@@ -62,6 +65,7 @@ with redirect_to(snakemake.log[0]):
         split_by=params.split_by,
         cross=cross,
         sections=breakdown_sections(snakemake.input.size_bins_md, snakemake.input.mask_coverage_md),
+        costs_md=costs,
         dev_fraction=params.dev_fraction,
         group=params.group,
         n_resamples=params.metrics["bootstrap"],

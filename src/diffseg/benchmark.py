@@ -6,7 +6,8 @@ which candidate settings were tried there, their development Dice and which was 
 development masks, and holds the test Table 1, the test
 images split by the cohort's kept columns (e.g. full-resolution originals apart from thumbnails), the
 label-efficiency curve with DiffSeg's place on it, the tables of other cohorts segmented by this run's
-models without retraining (cross-dataset), the training curve, and how the run was made.
+models without retraining (cross-dataset), the training curve, what each stage cost, and how the run
+was made.
 """
 
 from __future__ import annotations
@@ -232,13 +233,15 @@ def benchmark_document(
     split_by: list[str],
     cross: list[CrossDataset],
     sections: dict[str, str] | None = None,
+    costs_md: str = "",
     dev_fraction: float,
     group: str | None,
     n_resamples: int,
     seed: int,
 ) -> str:
     """The Markdown of results/<name>/benchmark.md (see the module's docstring); `sections`: the test
-    split's Dice by lesion size and failed masks (diffseg.breakdown.breakdown_sections); `group`: the
+    split's Dice by lesion size and failed masks (diffseg.breakdown.breakdown_sections); `costs_md`:
+    the wall time, CPU time and memory of each stage (diffseg.job_costs); `group`: the
     column of images that are not independent, by which the training split's development images
     were drawn and the test split's statistics resample."""
     counts = split_counts(manifest)
@@ -256,6 +259,7 @@ def benchmark_document(
         *(line for other in cross for line in cross_dataset_section(other, run["name"], n_resamples, seed, dev_scores)),
         *label_efficiency_section(curve, worth, table),
         *training_section(loss),
+        *markdown_sections({"Compute per stage": costs_md} if costs_md.strip() else None),
         *closing_sections(stages_md, run),
     ]
     return "\n".join(parts)

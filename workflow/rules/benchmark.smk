@@ -104,6 +104,8 @@ rule benchmark_document:
         provenance={**provenance("benchmark"), "name": DATASET},
         workflow_dir=workflow.basedir,
         logs=f"logs/{DATASET}",
+        # Every job's wall time, CPU time and memory (the rules' `benchmark:` files).
+        benchmarks=f"benchmarks/{DATASET}",
         split_by=config["dataset"]["folder"]["splits"]["keep"],
         # The kept columns of each cross-dataset cohort, which its test table is split by.
         cross={
