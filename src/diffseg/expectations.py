@@ -207,29 +207,47 @@ def benchmark_runs(page: str) -> dict[str, str]:
     return {name: "\n".join(lines) for name, lines in runs.items()}
 
 
+CROSS_HEADING = re.compile(r"^## (Cross-dataset: the \S+ models on (\S+)) \((\d+) test images\)", re.MULTILINE)
+
+
+def cross_tables(document: str) -> list[tuple[str, str, dict[str, MethodRow]]]:
+    """A run document's cross-dataset tables: (cohort, its image count, its Table 1 rows)."""
+    return [(match.group(2), match.group(3), table1_rows(document, match.group(1)))
+            for match in CROSS_HEADING.finditer(document)]
+
+
 def benchmark_lines(page: str) -> list[str]:
-    """The README's table and sentences of the benchmark runs on official splits."""
+    """The README's table and sentences of the benchmark runs on official splits: one column per
+    run's test split and one per cohort its models segmented without retraining."""
     runs = {name: (document, table1_rows(document, "Table 1: the test split")) for name, document in benchmark_runs(page).items()}
     if not runs:
         return []
+    columns = []
+    for name, (document, rows) in runs.items():
+        columns.append((f"{name}, test split ({rows[CRF].n} images)", rows))
+        columns += [(f"{name} models on {cohort} ({n} images, not retrained)", cross)
+                    for cohort, n, cross in cross_tables(document)]
     lines = [
         "",
         *_wrap([
             "On official splits (`snakemake benchmark`, `docs/benchmark.md`): each run trains its DDPM and U-Nets "
             "on a dataset's training split, chooses every setting (step set, threshold, best step) on a "
-            "development split carved from it, and is scored once on the untouched test split."
+            "development split carved from it, and is scored once on the untouched test split, and on the "
+            "other dataset's test split without retraining."
         ]),
         "",
-        "| method | " + " | ".join(f"{name}, test split ({rows[CRF].n} images)" for name, (_, rows) in runs.items()) + " |",
-        "|---|" + "---|" * len(runs),
+        "| method | " + " | ".join(title for title, _ in columns) + " |",
+        "|---|" + "---|" * len(columns),
     ]
     for method in ROWS:
-        lines.append(f"| {method} | " + " | ".join(_cell(rows[method]) for _, rows in runs.values()) + " |")
+        lines.append(f"| {method} | " + " | ".join(_cell(rows[method]) for _, rows in columns) + " |")
     sentences = []
     for name, (document, rows) in runs.items():
         verdict = "beats" if _beats(rows, ROWS[0]) else "does **not** beat"
         sentences.append(f"On {name} DiffSeg + DenseCRF {verdict} the training-free baseline: it is "
                          f"{_versus(rows, ROWS[0])} and {_versus(rows, ROWS[1])}.")
+        sentences += [f"On {cohort}, with the {name} models, it is {_versus(cross, ROWS[0])}."
+                      for cohort, _, cross in cross_tables(document)]
         worth = re.search(r"is worth (.+?): the number of masks", document)
         if worth:
             sentences.append(f"Against the U-Net's label-efficiency curve it is worth {worth.group(1)}.")
