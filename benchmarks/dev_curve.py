@@ -32,7 +32,7 @@ from diffseg.atomic import write_csv
 from diffseg.cohort import assign_splits, scan_folder
 from diffseg.device import device_name, pick_device
 from diffseg.extract import ExtractionSettings, iter_differences
-from diffseg.healthy import border_crops
+from diffseg.healthy import CROP_SCALES, border_crops
 from diffseg.metrics import bootstrap_ci, segmentation_scores
 from diffseg.model import load_model
 from diffseg.otsu_baseline import OtsuParams, otsu_segment
@@ -54,25 +54,30 @@ STEP_SETS = {
 
 @dataclass(frozen=True)
 class Variant:
-    """One DDPM trained in stages: preset, image side, label dropout and the steps after each stage."""
+    """One DDPM trained in stages: preset, image side, label dropout, the steps after each stage and
+    the scale of its healthy border crops (`healthy.crop_scale`)."""
 
     preset: str
     size: int
     label_dropout: float
     stages: tuple[int, ...]
+    crop_scale: str = "enlarge"
 
     @property
     def name(self) -> str:
-        return f"{self.preset}_{self.size}px_dropout{self.label_dropout:g}"
+        scale = "" if self.crop_scale == "enlarge" else f"_{self.crop_scale}"
+        return f"{self.preset}_{self.size}px_dropout{self.label_dropout:g}{scale}"
 
     @classmethod
     def parse(cls, text: str) -> Variant:
-        """`preset:size:label_dropout:steps,steps,…` (stages in increasing order)."""
-        preset, size, dropout, stages = text.split(":")
+        """`preset:size:label_dropout:steps,steps,…[:crop_scale]` (stages in increasing order)."""
+        preset, size, dropout, stages, *scale = text.split(":")
         steps = tuple(int(s) for s in stages.split(","))
         if list(steps) != sorted(set(steps)):
             raise argparse.ArgumentTypeError(f"{text}: stages must increase")
-        return cls(preset, int(size), float(dropout), steps)
+        if scale and scale[0] not in CROP_SCALES:
+            raise argparse.ArgumentTypeError(f"{text}: crop scale {scale[0]!r} is not one of {CROP_SCALES}")
+        return cls(preset, int(size), float(dropout), steps, *scale)
 
 
 def build_store(data: Path, size: int, dev_fraction: float, out: Path) -> Path:
@@ -119,7 +124,7 @@ def run_variant(variant: Variant, store_path: Path, out: Path, rows: list[dict],
     with ImageStore(store_path) as store:
         lesions = store.images(evaluation_positions(store.split, store.label, "train"))
         dev = np.flatnonzero(store.split == DEV_SPLIT)[: args.dev_images]
-        healthy = border_crops(lesions, 0.25, 4)
+        healthy = border_crops(lesions, 0.25, 4, variant.crop_scale)
         images = np.concatenate([lesions, healthy])
         labels = np.repeat([LESION, HEALTHY], [len(lesions), len(healthy)])
         otsu = otsu_dice(store, dev)
@@ -136,7 +141,8 @@ def run_variant(variant: Variant, store_path: Path, out: Path, rows: list[dict],
             train_ddpm(images, labels, work, work / "ema", work / "loss.csv", settings, variant.preset, variant.size, device)
             trained_seconds += time.monotonic() - start
             unet = load_model(work / "ema", device)
-            for step_set, steps in STEP_SETS.items():
+            for step_set in args.step_sets:
+                steps = STEP_SETS[step_set]
                 scores = dev_dice(unet, store, dev, steps, args.draws)
                 rows.append(
                     {
@@ -145,6 +151,7 @@ def run_variant(variant: Variant, store_path: Path, out: Path, rows: list[dict],
                         "preset": variant.preset,
                         "size": variant.size,
                         "label_dropout": variant.label_dropout,
+                        "crop_scale": variant.crop_scale,
                         "batch_size": args.batch_size,
                         "train_steps": stage,
                         "train_seconds": round(trained_seconds, 1),
@@ -173,6 +180,8 @@ def main() -> None:
     parser.add_argument("--dev-images", type=int, default=10**6, help="score at most this many development images")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--draws", type=int, default=4)
+    parser.add_argument("--step-sets", nargs="+", choices=list(STEP_SETS), default=list(STEP_SETS),
+                        help="score only these step sets (each costs a pass over the development images)")
     parser.add_argument("--deadline", type=float, default=10**9, help="seconds from the start to stop by")
     args = parser.parse_args()
     deadline = time.monotonic() + args.deadline

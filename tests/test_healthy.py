@@ -40,6 +40,25 @@ def test_crops_of_an_image_with_a_central_lesion_hold_skin_only():
     assert crops.min() > 150
 
 
+def test_mirrored_crops_keep_the_lesion_images_scale():
+    # A skin texture of 2-px stripes: enlarged 4×, a 8-px crop shows 8-px stripes; mirrored, 2-px ones.
+    image = np.zeros((1, 32, 32, 3), dtype=np.uint8)
+    image[0, :, ::4] = image[0, :, 1::4] = 200
+    enlarged = border_crops(image, 0.25, 4)
+    mirrored = border_crops(image, 0.25, 4, crop_scale="mirror")
+    assert mirrored.shape == enlarged.shape == (4, 32, 32, 3)
+    def stripe_width(crop):
+        row = crop[16, :, 0] > 100
+        return np.diff(np.flatnonzero(np.diff(row.astype(int)))).min()
+    assert stripe_width(mirrored[0]) == 2 and stripe_width(enlarged[0]) >= 7
+    # The crop itself sits unchanged in the middle of the frame, its mirror images around it.
+    np.testing.assert_array_equal(mirrored[0, 12:20, 12:20], image[0, 0:8, 0:8])
+    np.testing.assert_array_equal(mirrored[0, 11], mirrored[0, 12])  # symmetric: the edge row repeated
+    assert set(np.unique(mirrored)) <= set(np.unique(image))  # no new colours, as no resampling
+    with pytest.raises(ConfigError, match="crop_scale 'zoom'"):
+        border_crops(image, 0.25, 4, crop_scale="zoom")
+
+
 def test_each_image_owns_the_consecutive_crops_cut_from_it():
     images = np.stack([np.full((16, 16, 3), value, dtype=np.uint8) for value in (10, 200, 90)])
     per_image = own_skin_per_lesion("border_crops", 4)

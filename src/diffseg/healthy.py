@@ -9,6 +9,10 @@ Three sources:
   `crop_fraction · size` pixels is cut from the store image and enlarged back to `size`; in the
   original image this is a `crop_fraction · H × crop_fraction · W` box (the store's resize does not
   keep the aspect), i.e. `crop_fraction` of each side rather than of the shorter side alone.
+  Enlarged, a crop shows skin 1 / crop_fraction times closer than the lesion images do, so the
+  healthy class also learns "zoomed in". `crop_scale: mirror` keeps the crop at the lesion images'
+  own scale and fills the frame by mirroring it (symmetric padding), so that the two semantics
+  differ in content, not in scale.
 
 `border_crop_lesion_fraction` measures, with masks, how much lesion such crops contain.
 """
@@ -28,6 +32,7 @@ from diffseg.shards import evaluation_positions
 from diffseg.synthetic import synthesise_case
 
 HEALTHY_SOURCES = ("synthetic", "folder", "border_crops")
+CROP_SCALES = ("enlarge", "mirror")
 
 
 def healthy_training_set(
@@ -38,6 +43,7 @@ def healthy_training_set(
     folder: str | os.PathLike | None = None,
     crop_fraction: float = 0.25,
     crops_per_image: int = 4,
+    crop_scale: str = "enlarge",
 ) -> np.ndarray:
     """Healthy-skin training images `(n, size, size, 3) uint8` from `source`.
 
@@ -50,7 +56,7 @@ def healthy_training_set(
         return folder_images(folder, size)
     if source == "border_crops":
         lesions = store.images(evaluation_positions(store.split, store.label, "train"))
-        return border_crops(lesions, crop_fraction, crops_per_image)
+        return border_crops(lesions, crop_fraction, crops_per_image, crop_scale)
     raise ConfigError(f"healthy.source {source!r} is not one of {HEALTHY_SOURCES}")
 
 
@@ -117,21 +123,32 @@ def border_crop_boxes(
     return boxes
 
 
-def border_crops(images: np.ndarray, crop_fraction: float, crops_per_image: int) -> np.ndarray:
-    """Border crops of `images` `(n, S, S, 3) uint8`, each enlarged back to `S`: `(n · crops, S, S, 3)`,
-    image i's at rows [i · crops, (i + 1) · crops) (`own_skin_per_lesion`)."""
+def border_crops(
+    images: np.ndarray, crop_fraction: float, crops_per_image: int, crop_scale: str = "enlarge"
+) -> np.ndarray:
+    """Border crops of `images` `(n, S, S, 3) uint8` brought back to `S × S` (`crop_scale`: enlarged,
+    or at their own scale and mirrored to fill the frame): `(n · crops, S, S, 3)`, image i's at rows
+    [i · crops, (i + 1) · crops) (`own_skin_per_lesion`)."""
     images = np.asarray(images)
     if images.ndim != 4 or len(images) == 0:
         raise ValueError(f"border crops need a non-empty (n, S, S, 3) stack, got shape {images.shape}")
+    if crop_scale not in CROP_SCALES:
+        raise ConfigError(f"healthy.crop_scale {crop_scale!r} is not one of {CROP_SCALES}")
     size = images.shape[1]
+    fill = resize_rgb if crop_scale == "enlarge" else mirror_filled
     boxes = border_crop_boxes(size, images.shape[2], crop_fraction, crops_per_image)
-    crops = [
-        resize_rgb(image[top : top + h, left : left + w], size)
-        for image in images
-        for top, left, h, w in boxes
-    ]
-    log.info("healthy skin: %d border crops of %d lesion images", len(crops), len(images))
+    crops = [fill(image[top : top + h, left : left + w], size) for image in images for top, left, h, w in boxes]
+    log.info("healthy skin: %d border crops of %d lesion images (%s)", len(crops), len(images), crop_scale)
     return np.stack(crops)
+
+
+def mirror_filled(crop: np.ndarray, size: int) -> np.ndarray:
+    """`crop` `(h, w, 3)` at its own scale in the middle of a `size × size` frame, the rest of the
+    frame its mirror images (symmetric padding, repeated as often as the frame needs)."""
+    height, width = crop.shape[:2]
+    above, left = (size - height) // 2, (size - width) // 2
+    pad = ((above, size - height - above), (left, size - width - left), (0, 0))
+    return np.pad(crop, pad, mode="symmetric")
 
 
 def border_crop_lesion_fraction(
