@@ -62,6 +62,26 @@ def test_the_section_compares_budgets_and_label_dropout_from_the_numbers():
     assert "In 1 of 3 rows the best single step is one of the last two" in text
 
 
+def test_mirrored_crops_are_compared_with_enlarged_ones_trained_alike_on_the_same_device():
+    cpu = {"device": "cpu (2 threads)", "label_dropout": 0.0, "batch_size": 16, "train_steps": 2000}
+    curve = pd.concat([
+        pd.DataFrame([_row()]),  # an earlier run: no crop_scale column, so enlarged crops
+        pd.DataFrame([
+            _row(**cpu, variant="tiny_64px_dropout0", crop_scale="enlarge", vote_dice=0.50, vote_ci_low=0.46,
+                 vote_ci_high=0.54),
+            _row(**cpu, variant="tiny_64px_dropout0_mirror", crop_scale="mirror", vote_dice=0.60, vote_ci_low=0.56,
+                 vote_ci_high=0.64),
+        ]),
+    ], ignore_index=True)
+    text = "\n".join(dev_curve_section(curve, "a.csv"))
+    assert "run on NVIDIA H200, cpu (2 threads), each model on one" in text
+    assert "| cpu (2 threads) | tiny 64 px, mirrored crops | 0 | 16 | 2000 |" in text
+    assert "| NVIDIA H200 | tiny 64 px | 0.1 | 16 | 1000 |" in text
+    assert ("side by side on cpu (2 threads)): vote 0.600 [0.560, 0.640] against 0.500 [0.460, 0.540] (+0.100) "
+            "— the intervals do not overlap.") in text
+    assert "mirrored" not in "\n".join(dev_curve_section(curve.iloc[:2], "a.csv"))
+
+
 def test_a_table_without_the_needed_columns_is_refused():
     with pytest.raises(ValueError, match="vote_dice"):
         best_step_sets(pd.DataFrame([_row()]).drop(columns="vote_dice"))

@@ -55,10 +55,10 @@ def combined_document(documents: dict[str, str], figure_folder: str) -> str:
 
 
 def write_combined(
-    output: str | os.PathLike, result_roots: list[str | os.PathLike], dev_curves: str | os.PathLike | None = None
+    output: str | os.PathLike, result_roots: list[str | os.PathLike], dev_curves: list[str | os.PathLike] | None = None
 ) -> None:
     """Write the page of the runs at `result_roots` to `output` and copy their figures beside it;
-    with `dev_curves` (a `benchmarks/dev_curve.py` CSV), end it with the section on training budgets."""
+    with `dev_curves` (`benchmarks/dev_curve.py` CSVs), end it with the section on training budgets."""
     output = Path(output)
     documents = {Path(root).name: (Path(root) / "benchmark.md").read_text(encoding="utf-8") for root in result_roots}
     figure_folder = output.stem
@@ -70,7 +70,8 @@ def write_combined(
                 shutil.copyfile(Path(root) / "figures" / figure, tmp)
     page = combined_document(documents, figure_folder)
     if dev_curves:
-        page += "\n".join(dev_curve_section(pd.read_csv(dev_curves), str(dev_curves))) + "\n"
+        curves = pd.concat([pd.read_csv(path) for path in dev_curves], ignore_index=True)
+        page += "\n".join(dev_curve_section(curves, "`, `".join(str(path) for path in dev_curves))) + "\n"
     write_text(output, page)
 
 
@@ -78,7 +79,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("output", help="the page to write, e.g. docs/benchmark.md")
     parser.add_argument("roots", nargs="+", help="results roots holding benchmark.md, e.g. results/benchmark_isic2017")
-    parser.add_argument("--dev-curves", help="a benchmarks/dev_curve.py CSV to end the page with")
+    parser.add_argument("--dev-curves", nargs="+", help="benchmarks/dev_curve.py CSVs to end the page with")
     arguments = parser.parse_args(argv)
     write_combined(arguments.output, arguments.roots, arguments.dev_curves)
 

@@ -14,6 +14,7 @@ import pandas as pd
 
 from diffseg.table import markdown_table
 
+MIRRORED = ", mirrored crops"  # a model whose healthy border crops kept their scale (healthy.crop_scale)
 COLUMNS = {
     "variant",
     "device",
@@ -39,10 +40,13 @@ def best_step_sets(curve: pd.DataFrame) -> pd.DataFrame:
     missing = COLUMNS - set(curve.columns)
     if missing:
         raise ValueError(f"the development-curve table lacks the columns {sorted(missing)}")
+    # Runs from before `healthy.crop_scale` existed enlarged their crops.
+    curve = curve.assign(crop_scale=curve.get("crop_scale", pd.Series("enlarge", index=curve.index)).fillna("enlarge"))
     order = curve.sort_values("vote_dice", ascending=False, kind="stable")
-    best = order.drop_duplicates(["variant", "batch_size", "train_steps"])
+    best = order.drop_duplicates(["variant", "device", "batch_size", "train_steps"])
     best = best.assign(images_seen=best["train_steps"] * best["batch_size"])
-    return best.sort_values(["preset", "label_dropout", "images_seen"], ascending=[False, False, True])
+    order = ["preset", "label_dropout", "images_seen"]
+    return best.sort_values(order, ascending=[False, False, True], kind="stable").reset_index(drop=True)
 
 
 def dev_curve_section(curve: pd.DataFrame, source: str) -> list[str]:
@@ -50,11 +54,12 @@ def dev_curve_section(curve: pd.DataFrame, source: str) -> list[str]:
     best = best_step_sets(curve)
     dev_images = int(curve["dev_images"].max())
     otsu = float(curve["otsu_dice"].iloc[0])
-    device = " and ".join(sorted(curve["device"].unique()))
+    devices = sorted(curve["device"].unique())
+    device = "one " + devices[0] if len(devices) == 1 else ", ".join(devices) + ", each model on one"
     lines = [
         "## Development-split curves: what a larger training budget gives",
         "",
-        f"Written from `{source}` (`benchmarks/dev_curve.py`, run on one {device}). Each DDPM was trained on "
+        f"Written from `{source}` (`benchmarks/dev_curve.py`, run on {device}). Each DDPM was trained on "
         "the ISIC 2017 benchmark's training split (lesion images and their border crops, as the "
         f"benchmark trains) and scored on its {dev_images} development images, never on the test images. "
         "Dice is scored at the model's resolution without DenseCRF; each row's step set is the one whose "
@@ -65,12 +70,15 @@ def dev_curve_section(curve: pd.DataFrame, source: str) -> list[str]:
     header = ["preset", "label dropout", "batch", "steps", "images seen", "training s", "step set",
               "vote Dice [95 % CI]", "best single step (t)"]
     rows = [
-        [f"{row.preset} {row.size} px", f"{row.label_dropout:g}", str(row.batch_size), str(row.train_steps),
-         str(row.images_seen), f"{row.train_seconds:.0f}", row.step_set,
+        [f"{row.preset} {row.size} px{MIRRORED if row.crop_scale == 'mirror' else ''}", f"{row.label_dropout:g}",
+         str(row.batch_size), str(row.train_steps), str(row.images_seen), f"{row.train_seconds:.0f}", row.step_set,
          f"{row.vote_dice:.3f} [{row.vote_ci_low:.3f}, {row.vote_ci_high:.3f}]",
          f"{row.best_step_dice:.3f} ({row.best_t})"]
         for row in best.itertuples()
     ]
+    if len(devices) > 1:  # training seconds are only comparable on one device
+        header.insert(0, "device")
+        rows = [[row.device, *cells] for row, cells in zip(best.itertuples(), rows, strict=True)]
     lines += markdown_table(header, rows)
     lines += ["", f"Training-free Otsu on the same {dev_images} images at the same resolution: **{otsu:.3f}**.", ""]
     lines += _comparisons(best, otsu)
@@ -91,7 +99,7 @@ def _comparisons(best: pd.DataFrame, otsu: float) -> list[str]:
             f"- In {sum(last)} of {len(last)} rows the best single step is one of the last two of its step "
             "set" + (": later steps than any tried may score higher." if sum(last) > len(last) / 2 else ".")
         )
-    for (preset, dropout), runs in best.groupby(["preset", "label_dropout"], sort=False):
+    for (preset, dropout, _), runs in best.groupby(["preset", "label_dropout", "crop_scale"], sort=False):
         least, most = runs.loc[runs["images_seen"].idxmin()], runs.loc[runs["images_seen"].idxmax()]
         if most.images_seen > least.images_seen:
             sentences.append(
@@ -99,8 +107,9 @@ def _comparisons(best: pd.DataFrame, otsu: float) -> list[str]:
                 f"the images seen ({least.images_seen} → {most.images_seen}) moved the vote from "
                 f"{least.vote_dice:.3f} to {most.vote_dice:.3f} ({most.vote_dice - least.vote_dice:+.3f})."
             )
-    same = best.groupby(["preset", "batch_size", "train_steps"]).filter(lambda g: g["label_dropout"].nunique() > 1)
-    for (preset, batch, steps), group in same.groupby(["preset", "batch_size", "train_steps"]):
+    training = ["preset", "batch_size", "train_steps", "crop_scale"]
+    same = best.groupby(training).filter(lambda g: g["label_dropout"].nunique() > 1)
+    for (preset, batch, steps, _), group in same.groupby(training):
         cells = [
             f"{r.label_dropout:g}: {r.vote_dice:.3f} [{r.vote_ci_low:.3f}, {r.vote_ci_high:.3f}]"
             for r in group.sort_values("label_dropout").itertuples()
@@ -109,6 +118,27 @@ def _comparisons(best: pd.DataFrame, otsu: float) -> list[str]:
         sentences.append(
             f"- Label dropout at equal training ({preset}, {steps} steps × {batch}): "
             + "; ".join(cells)
+            + (" — the intervals overlap." if overlap else " — the intervals do not overlap.")
+        )
+    return sentences + _crop_scale_comparisons(best)
+
+
+def _crop_scale_comparisons(best: pd.DataFrame) -> list[str]:
+    """Mirrored against enlarged border crops, at equal training on the same device (one run)."""
+    training = ["preset", "label_dropout", "batch_size", "train_steps", "device"]
+    sentences = []
+    for (preset, dropout, batch, steps, device), group in best.groupby(training):
+        if set(group["crop_scale"]) != {"enlarge", "mirror"}:
+            continue
+        scales = group.set_index("crop_scale")
+        mirror, enlarge = scales.loc["mirror"], scales.loc["enlarge"]
+        overlap = max(mirror.vote_ci_low, enlarge.vote_ci_low) <= min(mirror.vote_ci_high, enlarge.vote_ci_high)
+        sentences.append(
+            f"- Healthy border crops at the lesion images' scale, mirrored to fill the frame, against enlarged "
+            f"({preset}, label dropout {dropout:g}, {steps} steps × {batch}, side by side on {device}): vote "
+            f"{mirror.vote_dice:.3f} [{mirror.vote_ci_low:.3f}, {mirror.vote_ci_high:.3f}] against "
+            f"{enlarge.vote_dice:.3f} [{enlarge.vote_ci_low:.3f}, {enlarge.vote_ci_high:.3f}] "
+            f"({mirror.vote_dice - enlarge.vote_dice:+.3f})"
             + (" — the intervals overlap." if overlap else " — the intervals do not overlap.")
         )
     return sentences
