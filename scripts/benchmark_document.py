@@ -48,7 +48,9 @@ with redirect_to(snakemake.log[0]):
     ]
     jobs = job_records(params.logs, skip=["validate"])
     chosen = selection.chosen["candidate"] if selection else None
-    costs = stage_costs_markdown(stage_costs(benchmark_records(params.benchmarks), chosen))
+    # The extraction the chosen candidate reads: its own, or an earlier candidate's with its step set.
+    borrowed = {"extract_noise": params.extraction_owners[chosen]} if chosen else None
+    costs = stage_costs_markdown(stage_costs(benchmark_records(params.benchmarks), chosen, borrowed))
     document = benchmark_document(
         run_facts(params.provenance, params.workflow_dir, jobs),
         read(snakemake.input.table1_md),

@@ -58,6 +58,12 @@ def test_phases_follow_the_results_layout():
     assert phase_of("candidate/b/dev/crf_fuse/shard-0000", "a") == "development split"
     assert phase_of("candidate/a/cross/ham/ged/shard-0000", "a") == "cross-dataset"
     assert phase_of("figures/training_loss", None) == "figures"
+    # The chosen candidate reads the extraction of an earlier one with its step set, not its other stages.
+    borrowed = {"extract_noise": "b"}
+    assert phase_of("candidate/b/extract_noise/shard-0000", "a", borrowed) == "training and test"
+    assert phase_of("candidate/b/cross/ham/extract_noise/shard-0000", "a", borrowed) == "cross-dataset"
+    assert phase_of("candidate/b/crf_fuse/shard-0000", "a", borrowed) == "candidate not chosen"
+    assert phase_of("candidate/c/extract_noise/shard-0000", "a", borrowed) == "candidate not chosen"
 
 
 def test_no_benchmark_files_give_no_jobs(tmp_path):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 from pathlib import Path
 
 import pandas as pd
@@ -45,17 +46,20 @@ def benchmark_records(benchmarks_root: str | os.PathLike) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["path", "stage", "s", "cpu_time", "max_rss"])
 
 
-def phase_of(path: str, chosen: str | None) -> str:
+def phase_of(path: str, chosen: str | None, borrowed: Mapping[str, str] | None = None) -> str:
     """Which part of a benchmark run a job's TSV path (below benchmarks/<name>/) belongs to: the
     development split (every candidate's), the test split and the training (`training and test`),
     the cross-dataset cohorts, a candidate other than `chosen` segmenting test images (an earlier
-    run's choice, since superseded), or a figure."""
+    run's choice, since superseded), or a figure. `borrowed` maps a rule to the candidate whose jobs
+    of it the chosen one reads instead of running its own (candidates with the same step set share
+    one extraction): those jobs are the chosen candidate's."""
     parts = path.split("/")
     if parts[0] == "candidate" and len(parts) > 2:
         name, rest = parts[1], parts[2:]
         if rest[0] == "dev":
             return "development split"
-        if name != chosen:
+        rule = parts[-2] if parts[-1].startswith("shard-") else parts[-1]
+        if name != chosen and (borrowed or {}).get(rule) != name:
             return "candidate not chosen"
         return "cross-dataset" if rest[0] == "cross" else "training and test"
     if parts[0] in ("dev", "cross"):
@@ -63,10 +67,10 @@ def phase_of(path: str, chosen: str | None) -> str:
     return "figures" if parts[0] == "figures" else "training and test"
 
 
-def stage_costs(jobs: pd.DataFrame, chosen: str | None) -> pd.DataFrame:
-    """One row per (phase, stage) in `PHASES` order, the costliest stage first: `jobs`, the summed
-    wall seconds `s` and `cpu_time`, and the largest `max_rss` of its jobs."""
-    phases = jobs.assign(phase=[phase_of(path, chosen) for path in jobs["path"]])
+def stage_costs(jobs: pd.DataFrame, chosen: str | None, borrowed: Mapping[str, str] | None = None) -> pd.DataFrame:
+    """One row per (phase, stage) in `PHASES` order (`phase_of`), the costliest stage first: `jobs`,
+    the summed wall seconds `s` and `cpu_time`, and the largest `max_rss` of its jobs."""
+    phases = jobs.assign(phase=[phase_of(path, chosen, borrowed) for path in jobs["path"]])
     table = phases.groupby(["phase", "stage"], as_index=False).agg(
         jobs=("s", "size"), s=("s", "sum"), cpu_time=("cpu_time", "sum"), max_rss=("max_rss", "max"))
     table["order"] = table["phase"].map(PHASES.index)

@@ -106,6 +106,8 @@ rule benchmark_document:
         logs=f"logs/{DATASET}",
         # Every job's wall time, CPU time and memory (the rules' `benchmark:` files).
         benchmarks=f"benchmarks/{DATASET}",
+        # Which candidate's extraction each candidate reads (those with one step set share one).
+        extraction_owners=CANDIDATE_OWNERS["diffs"],
         split_by=config["dataset"]["folder"]["splits"]["keep"],
         # The kept columns of each cross-dataset cohort, which its test table is split by.
         cross={
