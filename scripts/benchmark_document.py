@@ -33,11 +33,11 @@ with redirect_to(snakemake.log[0]):
             cohort,
             read(table),
             pd.read_csv(scores),
-            split_by,
+            splits["keep"],
             breakdown_sections(size_bins, coverage),
-            params.cross_groups[cohort],
+            splits["group"],
         )
-        for (cohort, split_by), table, scores, size_bins, coverage in zip(
+        for (cohort, splits), table, scores, size_bins, coverage in zip(
             params.cross.items(),
             snakemake.input.cross_tables,
             snakemake.input.cross_scores,

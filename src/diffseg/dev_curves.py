@@ -45,8 +45,8 @@ def best_step_sets(curve: pd.DataFrame) -> pd.DataFrame:
     order = curve.sort_values("vote_dice", ascending=False, kind="stable")
     best = order.drop_duplicates(["variant", "device", "batch_size", "train_steps"])
     best = best.assign(images_seen=best["train_steps"] * best["batch_size"])
-    order = ["preset", "label_dropout", "images_seen"]
-    return best.sort_values(order, ascending=[False, False, True], kind="stable").reset_index(drop=True)
+    sort_by = ["preset", "label_dropout", "images_seen"]
+    return best.sort_values(sort_by, ascending=[False, False, True], kind="stable").reset_index(drop=True)
 
 
 def dev_curve_section(curve: pd.DataFrame, source: str) -> list[str]:

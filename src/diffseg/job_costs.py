@@ -34,7 +34,7 @@ def benchmark_records(benchmarks_root: str | os.PathLike) -> pd.DataFrame:
     rows = []
     for tsv in sorted(root.rglob("*.tsv")):
         relative = tsv.relative_to(root).with_suffix("")
-        rule = relative.parent.name if relative.name.startswith("shard-") else relative.name
+        rule = rule_of(relative.as_posix())
         budget = BUDGET_JOB.fullmatch(rule)
         stage = f"{budget['rule']} (label budgets)" if budget else rule
         if relative.parts[0] == "figures" and not relative.name.startswith("shard-"):
@@ -44,6 +44,13 @@ def benchmark_records(benchmarks_root: str | os.PathLike) -> pd.DataFrame:
                      "cpu_time": float(record.get("cpu_time", float("nan"))),
                      "max_rss": float(record.get("max_rss", float("nan")))})
     return pd.DataFrame(rows, columns=["path", "stage", "s", "cpu_time", "max_rss"])
+
+
+def rule_of(path: str) -> str:
+    """The rule of a job's TSV path below benchmarks/<name>/: a sharded rule's jobs are
+    `<rule>/shard-XXXX`, the others `<rule>`."""
+    parts = path.split("/")
+    return parts[-2] if parts[-1].startswith("shard-") and len(parts) > 1 else parts[-1]
 
 
 def phase_of(path: str, chosen: str | None, borrowed: Mapping[str, str] | None = None) -> str:
@@ -58,8 +65,7 @@ def phase_of(path: str, chosen: str | None, borrowed: Mapping[str, str] | None =
         name, rest = parts[1], parts[2:]
         if rest[0] == "dev":
             return "development split"
-        rule = parts[-2] if parts[-1].startswith("shard-") else parts[-1]
-        if name != chosen and (borrowed or {}).get(rule) != name:
+        if name != chosen and (borrowed or {}).get(rule_of(path)) != name:
             return "candidate not chosen"
         return "cross-dataset" if rest[0] == "cross" else "training and test"
     if parts[0] in ("dev", "cross"):

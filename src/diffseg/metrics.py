@@ -65,8 +65,8 @@ def resampled_means(values, n_resamples: int, seed: int, groups=None) -> np.ndar
     groups = np.asarray(groups)
     if groups.shape != values.shape[:1]:
         raise ValueError(f"{groups.shape[0]} group labels for {values.shape[0]} values")
-    _, group_of_row = np.unique(groups, return_inverse=True)
-    n_groups = group_of_row.max() + 1 if len(values) else 0
+    labels, group_of_row = np.unique(groups, return_inverse=True)
+    n_groups = len(labels)
     sums = np.zeros((n_groups, *values.shape[1:]))
     np.add.at(sums, group_of_row, values)
     sizes = np.bincount(group_of_row, minlength=n_groups).astype(np.float64)

@@ -109,13 +109,10 @@ rule benchmark_document:
         # Which candidate's extraction each candidate reads (those with one step set share one).
         extraction_owners=CANDIDATE_OWNERS["diffs"],
         split_by=config["dataset"]["folder"]["splits"]["keep"],
-        # The kept columns of each cross-dataset cohort, which its test table is split by.
+        # Each cross-dataset cohort's splits: its kept columns, which its test table is split by, and
+        # its group column (images of one lesion), by which its statistics resample.
         cross={
-            cohort: cross["dataset"]["folder"]["splits"]["keep"]
-            for cohort, cross in CROSS_CONFIGS.items()
-        },
-        cross_groups={
-            cohort: cross["dataset"]["folder"]["splits"]["group"]
+            cohort: cross["dataset"]["folder"]["splits"]
             for cohort, cross in CROSS_CONFIGS.items()
         },
         dev_fraction=config["dataset"]["dev_fraction"],
