@@ -29,10 +29,12 @@ import numpy as np
 import pandas as pd
 
 from diffseg.atomic import write_csv
+from diffseg.breakdown import SIZE_BINS, size_bin
 from diffseg.cohort import assign_splits, scan_folder
 from diffseg.device import device_name, pick_device
 from diffseg.extract import ExtractionSettings, iter_differences
 from diffseg.healthy import CROP_SCALES, border_crops
+from diffseg.lesion_views import lesion_training_set
 from diffseg.metrics import bootstrap_ci, segmentation_scores
 from diffseg.model import load_model
 from diffseg.otsu_baseline import OtsuParams, otsu_segment
@@ -62,22 +64,31 @@ class Variant:
     label_dropout: float
     stages: tuple[int, ...]
     crop_scale: str = "enlarge"
+    lesion_zooms: tuple[float, ...] = ()
 
     @property
     def name(self) -> str:
         scale = "" if self.crop_scale == "enlarge" else f"_{self.crop_scale}"
-        return f"{self.preset}_{self.size}px_dropout{self.label_dropout:g}{scale}"
+        zooms = "_zoom" + "+".join(f"{z:g}" for z in self.lesion_zooms) if self.lesion_zooms else ""
+        return f"{self.preset}_{self.size}px_dropout{self.label_dropout:g}{scale}{zooms}"
 
     @classmethod
     def parse(cls, text: str) -> Variant:
-        """`preset:size:label_dropout:steps,steps,…[:crop_scale]` (stages in increasing order)."""
-        preset, size, dropout, stages, *scale = text.split(":")
+        """`preset:size:label_dropout:steps,steps,…[:crop_scale][:zoom=z+z…]` (stages in increasing
+        order; `zoom=` the `lesion_views.zooms` of the lesion class's centre crops)."""
+        preset, size, dropout, stages, *options = text.split(":")
         steps = tuple(int(s) for s in stages.split(","))
         if list(steps) != sorted(set(steps)):
             raise argparse.ArgumentTypeError(f"{text}: stages must increase")
-        if scale and scale[0] not in CROP_SCALES:
-            raise argparse.ArgumentTypeError(f"{text}: crop scale {scale[0]!r} is not one of {CROP_SCALES}")
-        return cls(preset, int(size), float(dropout), steps, *scale)
+        scale, zooms = "enlarge", ()
+        for option in options:
+            if option.startswith("zoom="):
+                zooms = tuple(float(z) for z in option.removeprefix("zoom=").split("+"))
+            elif option in CROP_SCALES:
+                scale = option
+            else:
+                raise argparse.ArgumentTypeError(f"{text}: {option!r} is neither zoom=… nor one of {CROP_SCALES}")
+        return cls(preset, int(size), float(dropout), steps, scale, zooms)
 
 
 def build_store(data: Path, size: int, dev_fraction: float, out: Path) -> Path:
@@ -95,22 +106,27 @@ def build_store(data: Path, size: int, dev_fraction: float, out: Path) -> Path:
 
 def dev_dice(unet, store: ImageStore, positions: np.ndarray, steps: list[int], draws: int) -> dict:
     """Mean Dice of each step's Otsu mask and of the vote over the steps, on `positions`."""
-    per_step, vote = [], []
+    per_step, vote, truth_fraction = [], [], []
     images = ((store.ids[p], store.image(p)) for p in positions)
     settings = ExtractionSettings(steps=steps, draws=draws)
     for (_, diffs, _), p in zip(iter_differences(unet, images, settings), positions, strict=True):
         truth = store.mask(p).astype(bool)
+        truth_fraction.append(truth.mean())
         masks = step_masks(diffs)
         per_step.append([segmentation_scores(m, truth)["dice"] for m in masks])
         vote.append(segmentation_scores(majority_vote(masks), truth)["dice"])
-    per_step = np.asarray(per_step)
+    per_step, vote = np.asarray(per_step), np.asarray(vote)
     best = int(np.argmax(per_step.mean(axis=0)))
+    bins = size_bin(truth_fraction)
     return {
         "best_t": steps[best],
         "best_step_dice": float(per_step[:, best].mean()),
         "vote_dice": float(np.mean(vote)),
         "vote_ci": bootstrap_ci(vote),
         "per_step_dice": [round(float(d), 4) for d in per_step.mean(axis=0)],
+        # The vote's Dice by the true lesion's share of the frame (`breakdown.SIZE_BINS`).
+        "vote_dice_by_size": {name: round(float(vote[bins == name].mean()), 4) for name in SIZE_BINS if (bins == name).any()},
+        "images_by_size": {name: int((bins == name).sum()) for name in SIZE_BINS},
     }
 
 
@@ -125,6 +141,7 @@ def run_variant(variant: Variant, store_path: Path, out: Path, rows: list[dict],
         lesions = store.images(evaluation_positions(store.split, store.label, "train"))
         dev = np.flatnonzero(store.split == DEV_SPLIT)[: args.dev_images]
         healthy = border_crops(lesions, 0.25, 4, variant.crop_scale)
+        lesions = lesion_training_set(lesions, variant.lesion_zooms)
         images = np.concatenate([lesions, healthy])
         labels = np.repeat([LESION, HEALTHY], [len(lesions), len(healthy)])
         otsu = otsu_dice(store, dev)
@@ -152,16 +169,19 @@ def run_variant(variant: Variant, store_path: Path, out: Path, rows: list[dict],
                         "size": variant.size,
                         "label_dropout": variant.label_dropout,
                         "crop_scale": variant.crop_scale,
+                        "lesion_zooms": "+".join(f"{z:g}" for z in variant.lesion_zooms),
                         "batch_size": args.batch_size,
                         "train_steps": stage,
                         "train_seconds": round(trained_seconds, 1),
                         "step_set": step_set,
                         "dev_images": len(dev),
                         "otsu_dice": round(float(np.mean(otsu)), 4),
-                        **{k: v for k, v in scores.items() if k not in ("vote_ci", "per_step_dice")},
+                        **{k: v for k, v in scores.items() if k not in ("vote_ci", "per_step_dice", "vote_dice_by_size", "images_by_size")},
                         "vote_ci_low": round(scores["vote_ci"][0], 4),
                         "vote_ci_high": round(scores["vote_ci"][1], 4),
                         "per_step_dice": json.dumps(scores["per_step_dice"]),
+                        "vote_dice_by_size": json.dumps(scores["vote_dice_by_size"], ensure_ascii=False),
+                        "images_by_size": json.dumps(scores["images_by_size"], ensure_ascii=False),
                     }
                 )
                 print(json.dumps(rows[-1]), flush=True)

@@ -24,6 +24,7 @@ with redirect_to(snakemake.log[0]):
         lesions,
         healthy,
         snakemake.params.semantics,
+        lesion_zooms=snakemake.params.lesion_zooms,
         healthy_per_lesion=own_skin_per_lesion(
             snakemake.params.healthy["source"], snakemake.params.healthy["crops_per_image"]
         ),

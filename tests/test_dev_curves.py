@@ -82,6 +82,26 @@ def test_mirrored_crops_are_compared_with_enlarged_ones_trained_alike_on_the_sam
     assert "mirrored" not in "\n".join(dev_curve_section(curve.iloc[:2], "a.csv"))
 
 
+def test_zoomed_lesion_views_are_compared_with_whole_frames_by_lesion_size():
+    cpu = {"device": "cpu (1 threads)", "label_dropout": 0.1, "batch_size": 16, "train_steps": 1000}
+    sizes = json.dumps({"< 10 %": 84, "≥ 50 %": 14}, ensure_ascii=False)
+    curve = pd.DataFrame([
+        _row(**cpu, variant="tiny_64px_dropout0.1", vote_dice=0.46, vote_ci_low=0.43, vote_ci_high=0.50,
+             vote_dice_by_size=json.dumps({"< 10 %": 0.60, "≥ 50 %": 0.10}, ensure_ascii=False), images_by_size=sizes),
+        _row(**cpu, variant="tiny_64px_dropout0.1_zoom2+4", lesion_zooms="2+4", vote_dice=0.52, vote_ci_low=0.48,
+             vote_ci_high=0.55, vote_dice_by_size=json.dumps({"< 10 %": 0.58, "≥ 50 %": 0.40}, ensure_ascii=False),
+             images_by_size=sizes),
+    ])
+    curve.loc[0, "lesion_zooms"] = float("nan")  # as pandas reads an empty cell
+    text = "\n".join(dev_curve_section(curve, "a.csv"))
+    assert "| tiny 64 px, lesion views ×2+4 | 0.1 | 16 | 1000 |" in text
+    assert ("Zoomed-in lesion views (zooms 2+4) added to the lesion class, against whole frames only (tiny, label "
+            "dropout 0.1, 1000 steps × 16, side by side on cpu (1 threads)): vote 0.520 [0.480, 0.550] against "
+            "0.460 [0.430, 0.500] (+0.060) — the intervals overlap. By lesion size, < 10 % (84 images): 0.580 "
+            "against 0.600; ≥ 50 % (14 images): 0.400 against 0.100.") in text
+    assert "Training budget" not in text  # the two rows are different trainings, not one at two budgets
+
+
 def test_a_table_without_the_needed_columns_is_refused():
     with pytest.raises(ValueError, match="vote_dice"):
         best_step_sets(pd.DataFrame([_row()]).drop(columns="vote_dice"))
@@ -104,12 +124,19 @@ def test_dev_curve_script_trains_in_stages_and_scores_the_development_split(tmp_
     out = tmp_path / "curve"
     subprocess.run(
         [sys.executable, str(REPO / "benchmarks" / "dev_curve.py"), "--data", str(tmp_path / "data"),
-         "--out", str(out), "--variant", "tiny:32:0.1:2,4", "--dev-fraction", "0.25", "--draws", "1"],
+         "--out", str(out), "--variant", "tiny:32:0.1:2,4", "--variant", "tiny:32:0.1:2:zoom=2", "--dev-fraction", "0.25", "--draws", "1"],
         check=True, capture_output=True, cwd=REPO, env={"PYTHONPATH": str(REPO / "src"), "TQDM_DISABLE": "1"},
     )
-    curve = pd.read_csv(out / "dev_curve.csv")
+    everything = pd.read_csv(out / "dev_curve.csv", keep_default_na=False)
+    zoomed = everything[everything["variant"] == "tiny_32px_dropout0.1_zoom2"]
+    assert len(zoomed) == 3 and set(zoomed["lesion_zooms"]) == {"2"}
+    curve = everything[everything["variant"] == "tiny_32px_dropout0.1"]
+    assert set(curve["lesion_zooms"]) == {""}
     assert sorted(set(curve["train_steps"])) == [2, 4]
     assert len(curve) == 2 * 3  # every stage scores the three step sets
+    for row in everything.itertuples():  # the vote's Dice by lesion size covers every development image
+        assert sum(json.loads(row.images_by_size).values()) == row.dev_images
+        assert set(json.loads(row.vote_dice_by_size)) <= set(json.loads(row.images_by_size))
     with ImageStore(out / "store_32.h5") as store:
         dev = {store.ids[i] for i in np.flatnonzero(store.split == "dev")}
     assert set(curve["dev_images"]) == {len(dev)} and 1 <= len(dev) < 12

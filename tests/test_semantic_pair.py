@@ -15,6 +15,7 @@ from diffusers.models.unets.unet_2d import UNet2DOutput
 from diffseg.errors import BadInputError, ConfigError
 from diffseg.extract import ExtractionSettings, noise_differences, reduce_difference
 from diffseg.healthy import border_crops
+from diffseg.lesion_views import lesion_training_set
 from diffseg.model import build_scheduler, load_model
 from diffseg.prediction import noise_from_sample
 from diffseg.semantic_pair import PAIR_FILE, SemanticPair, is_pair
@@ -121,6 +122,13 @@ def test_train_semantics_trains_the_conditional_network_on_both_semantics(tmp_pa
     both = np.concatenate([images["lesion"], images["healthy"]])
     assert losses == train_ddpm(both, labels, tmp_path / "w2", tmp_path / "m2", tmp_path / "l2.csv", **outputs)
     assert not is_pair(tmp_path / "m1")
+    # Zoomed lesion views join the lesion class, after the whole frames.
+    paths = dict(workdir=tmp_path / "w3", out_dir=tmp_path / "m3", loss_csv=tmp_path / "l3.csv")
+    zoomed = train_semantics(images["lesion"], images["healthy"], conditional, lesion_zooms=[2], **paths, **outputs)
+    lesions = lesion_training_set(images["lesion"], [2])
+    labels = [LESION] * len(lesions) + [HEALTHY] * len(images["healthy"])
+    both = np.concatenate([lesions, images["healthy"]])
+    assert zoomed == train_ddpm(both, labels, tmp_path / "w4", tmp_path / "m4", tmp_path / "l4.csv", **outputs)
 
 
 def test_train_semantics_trains_a_pair_only_of_healthy_and_lesion(tmp_path):
@@ -257,3 +265,5 @@ def test_train_semantics_fine_tunes_a_pair_at_its_own_t_range_only(tmp_path):
     assert is_pair(tmp_path / "model")
     with pytest.raises(ConfigError, match="finetune_t_range"):
         train_semantics(lesions, healthy, semantics | {"t_ranges": {"healthy": [0, 10]}}, **args)
+    with pytest.raises(ConfigError, match="lesion_views.zooms"):  # zoomed views have no skin of their own
+        train_semantics(lesions, healthy, semantics, healthy_per_lesion=4, lesion_zooms=[2], **args)

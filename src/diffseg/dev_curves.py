@@ -15,6 +15,12 @@ import pandas as pd
 from diffseg.table import markdown_table
 
 MIRRORED = ", mirrored crops"  # a model whose healthy border crops kept their scale (healthy.crop_scale)
+# Options of the training images, each with the value of runs made before it existed, and the words
+# that compare a row with another value against its default trained alike.
+TRAINING_OPTIONS = {
+    "crop_scale": ("enlarge", "Healthy border crops at the lesion images' scale, mirrored to fill the frame, against enlarged"),
+    "lesion_zooms": ("", "Zoomed-in lesion views (zooms {value}) added to the lesion class, against whole frames only"),
+}
 COLUMNS = {
     "variant",
     "device",
@@ -40,8 +46,11 @@ def best_step_sets(curve: pd.DataFrame) -> pd.DataFrame:
     missing = COLUMNS - set(curve.columns)
     if missing:
         raise ValueError(f"the development-curve table lacks the columns {sorted(missing)}")
-    # Runs from before `healthy.crop_scale` existed enlarged their crops.
-    curve = curve.assign(crop_scale=curve.get("crop_scale", pd.Series("enlarge", index=curve.index)).fillna("enlarge"))
+    # Runs from before an option existed trained with its default.
+    curve = curve.assign(**{
+        option: curve.get(option, pd.Series(default, index=curve.index)).fillna(default).astype(str)
+        for option, (default, _) in TRAINING_OPTIONS.items()
+    })  # fmt: skip
     order = curve.sort_values("vote_dice", ascending=False, kind="stable")
     best = order.drop_duplicates(["variant", "device", "batch_size", "train_steps"])
     best = best.assign(images_seen=best["train_steps"] * best["batch_size"])
@@ -70,7 +79,8 @@ def dev_curve_section(curve: pd.DataFrame, source: str) -> list[str]:
     header = ["preset", "label dropout", "batch", "steps", "images seen", "training s", "step set",
               "vote Dice [95 % CI]", "best single step (t)"]
     rows = [
-        [f"{row.preset} {row.size} px{MIRRORED if row.crop_scale == 'mirror' else ''}", f"{row.label_dropout:g}",
+        [f"{row.preset} {row.size} px{MIRRORED if row.crop_scale == 'mirror' else ''}"
+         + (f", lesion views ×{row.lesion_zooms}" if row.lesion_zooms else ""), f"{row.label_dropout:g}",
          str(row.batch_size), str(row.train_steps), str(row.images_seen), f"{row.train_seconds:.0f}", row.step_set,
          f"{row.vote_dice:.3f} [{row.vote_ci_low:.3f}, {row.vote_ci_high:.3f}]",
          f"{row.best_step_dice:.3f} ({row.best_t})"]
@@ -99,7 +109,7 @@ def _comparisons(best: pd.DataFrame, otsu: float) -> list[str]:
             f"- In {sum(last)} of {len(last)} rows the best single step is one of the last two of its step "
             "set" + (": later steps than any tried may score higher." if sum(last) > len(last) / 2 else ".")
         )
-    for (preset, dropout, _), runs in best.groupby(["preset", "label_dropout", "crop_scale"], sort=False):
+    for (preset, dropout, *_), runs in best.groupby(["preset", "label_dropout", *TRAINING_OPTIONS], sort=False):
         least, most = runs.loc[runs["images_seen"].idxmin()], runs.loc[runs["images_seen"].idxmax()]
         if most.images_seen > least.images_seen:
             sentences.append(
@@ -107,9 +117,9 @@ def _comparisons(best: pd.DataFrame, otsu: float) -> list[str]:
                 f"the images seen ({least.images_seen} → {most.images_seen}) moved the vote from "
                 f"{least.vote_dice:.3f} to {most.vote_dice:.3f} ({most.vote_dice - least.vote_dice:+.3f})."
             )
-    training = ["preset", "batch_size", "train_steps", "crop_scale"]
+    training = ["preset", "batch_size", "train_steps", *TRAINING_OPTIONS]
     same = best.groupby(training).filter(lambda g: g["label_dropout"].nunique() > 1)
-    for (preset, batch, steps, _), group in same.groupby(training):
+    for (preset, batch, steps, *_), group in same.groupby(training):
         cells = [
             f"{r.label_dropout:g}: {r.vote_dice:.3f} [{r.vote_ci_low:.3f}, {r.vote_ci_high:.3f}]"
             for r in group.sort_values("label_dropout").itertuples()
@@ -120,28 +130,49 @@ def _comparisons(best: pd.DataFrame, otsu: float) -> list[str]:
             + "; ".join(cells)
             + (" — the intervals overlap." if overlap else " — the intervals do not overlap.")
         )
-    return sentences + _crop_scale_comparisons(best)
+    return sentences + _option_comparisons(best)
 
 
-def _crop_scale_comparisons(best: pd.DataFrame) -> list[str]:
-    """Mirrored against enlarged border crops, at equal training on the same device (one run)."""
+def _option_comparisons(best: pd.DataFrame) -> list[str]:
+    """Each row whose training images differ from the defaults in one option, against the row with
+    the defaults trained alike on the same device (so, in practice, in one run side by side)."""
     training = ["preset", "label_dropout", "batch_size", "train_steps", "device"]
     sentences = []
-    for (preset, dropout, batch, steps, device), group in best.groupby(training):
-        if set(group["crop_scale"]) != {"enlarge", "mirror"}:
-            continue
-        scales = group.set_index("crop_scale")
-        mirror, enlarge = scales.loc["mirror"], scales.loc["enlarge"]
-        overlap = max(mirror.vote_ci_low, enlarge.vote_ci_low) <= min(mirror.vote_ci_high, enlarge.vote_ci_high)
-        sentences.append(
-            f"- Healthy border crops at the lesion images' scale, mirrored to fill the frame, against enlarged "
-            f"({preset}, label dropout {dropout:g}, {steps} steps × {batch}, side by side on {device}): vote "
-            f"{mirror.vote_dice:.3f} [{mirror.vote_ci_low:.3f}, {mirror.vote_ci_high:.3f}] against "
-            f"{enlarge.vote_dice:.3f} [{enlarge.vote_ci_low:.3f}, {enlarge.vote_ci_high:.3f}] "
-            f"({mirror.vote_dice - enlarge.vote_dice:+.3f})"
-            + (" — the intervals overlap." if overlap else " — the intervals do not overlap.")
-        )
+    for option, (default, words) in TRAINING_OPTIONS.items():
+        others = [o for o in TRAINING_OPTIONS if o != option]
+        for keys, group in best.groupby(training + others):
+            alike = dict(zip(training + others, keys, strict=True))
+            by_value = group.set_index(option)
+            if default not in by_value.index or any(alike[o] != TRAINING_OPTIONS[o][0] for o in others):
+                continue
+            preset, dropout, batch, steps, device = (alike[key] for key in training)
+            baseline = by_value.loc[default]
+            for value, row in by_value.drop(index=default).iterrows():
+                overlap = max(row.vote_ci_low, baseline.vote_ci_low) <= min(row.vote_ci_high, baseline.vote_ci_high)
+                sentences.append(
+                    f"- {words.format(value=value)} ({preset}, label dropout {dropout:g}, {steps} steps × {batch}, "
+                    f"side by side on {device}): vote {row.vote_dice:.3f} [{row.vote_ci_low:.3f}, {row.vote_ci_high:.3f}] "
+                    f"against {baseline.vote_dice:.3f} [{baseline.vote_ci_low:.3f}, {baseline.vote_ci_high:.3f}] "
+                    f"({row.vote_dice - baseline.vote_dice:+.3f})"
+                    + (" — the intervals overlap." if overlap else " — the intervals do not overlap.")
+                    + _by_size(row, baseline)
+                )
     return sentences
+
+
+def _by_size(row: pd.Series, baseline: pd.Series) -> str:
+    """The two rows' vote Dice by lesion size, when the script recorded it for both."""
+    recorded = [r.get("vote_dice_by_size") for r in (row, baseline)]
+    if any(not isinstance(r, str) for r in recorded):
+        return ""
+    dice, base = (json.loads(r) for r in recorded)
+    counts = json.loads(row["images_by_size"]) if isinstance(row.get("images_by_size"), str) else {}
+    cells = [
+        f"{name}{f' ({counts[name]} images)' if name in counts else ''}: {dice[name]:.3f} against {base[name]:.3f}"
+        for name in dice
+        if name in base
+    ]
+    return " By lesion size, " + "; ".join(cells) + "."
 
 
 def _peak_at_last_steps(per_step_dice: str) -> bool:

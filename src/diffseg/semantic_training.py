@@ -26,6 +26,7 @@ import torch
 
 from diffseg.atomic import atomic_dir, write_csv
 from diffseg.errors import ConfigError
+from diffseg.lesion_views import lesion_training_set
 from diffseg.logs import log
 from diffseg.model import load_model
 from diffseg.semantic_pair import save_pair
@@ -38,20 +39,32 @@ FINETUNE_STEPS_DIVISOR = 4
 
 
 def train_semantics(
-    lesions: np.ndarray, healthy: np.ndarray, semantics: Mapping, healthy_per_lesion: int = 0, **training
+    lesions: np.ndarray,
+    healthy: np.ndarray,
+    semantics: Mapping,
+    healthy_per_lesion: int = 0,
+    lesion_zooms: Sequence[float] = (),
+    **training,
 ) -> list[float] | dict[str, list[float]]:
     """Train the DDPM of `semantics["model"]` on `lesions` and `healthy` skin `(n, size, size, 3) uint8`.
 
     `semantics` is the schema's `semantics` section; `healthy_per_lesion` > 0 says that `healthy`
     holds each lesion image's own skin, that many rows per image (`healthy.own_skin_per_lesion`);
-    `training` holds the other arguments of `train_ddpm` (workdir, out_dir, loss_csv, settings,
-    preset, size, device). Saves the model to `out_dir` and the loss per step to `loss_csv`; returns
-    the losses (one list per network for a pair).
+    `lesion_zooms` adds the lesion images' zoomed-in centre views to the lesion class
+    (`lesion_views`); `training` holds the other arguments of `train_ddpm` (workdir, out_dir,
+    loss_csv, settings, preset, size, device). Saves the model to `out_dir` and the loss per step to
+    `loss_csv`; returns the losses (one list per network for a pair).
     """
-    log.info("training images: %d lesion, %d healthy skin", len(lesions), len(healthy))
     model = semantics["model"]
     if model not in MODELS:
         raise ConfigError(f"semantics.model {model!r} is not one of {MODELS}")
+    if len(lesion_zooms) and model == "finetuned_pair":
+        raise ConfigError(
+            "lesion_views.zooms adds lesion images without skin of their own, which semantics.model "
+            "finetuned_pair maps every lesion image to: use it with conditional or pair"
+        )
+    lesions = lesion_training_set(lesions, lesion_zooms)
+    log.info("training images: %d lesion, %d healthy skin", len(lesions), len(healthy))
     if model == "conditional":
         images = np.concatenate([lesions, healthy])
         labels = np.repeat([LESION, HEALTHY], [len(lesions), len(healthy)])

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping
 COHORT_SETTINGS = ("dataset.source", "dataset.folder.images", "dataset.synthetic", "dataset.isic2018")
 # Dotted setting prefixes each shared stage depends on, upstream stages included.
 _PREPARE = ("dataset", "validation.folds", "validation.seed")
-_MODEL = (*_PREPARE, "healthy", "model", "train", "semantics")
+_MODEL = (*_PREPARE, "healthy", "lesion_views", "model", "train", "semantics")
 STAGE_SETTINGS: dict[str, tuple[str, ...]] = {
     "prepare": _PREPARE,
     "model": _MODEL,

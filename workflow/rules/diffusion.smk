@@ -24,6 +24,7 @@ rule train_ddpm:
         size=setting("dataset", "size"),
         train=setting("train"),
         healthy=setting("healthy"),
+        lesion_zooms=setting("lesion_views", "zooms"),
         semantics=setting("semantics"),
     script:
         "../../scripts/train_ddpm.py"
