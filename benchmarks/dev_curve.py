@@ -35,15 +35,15 @@ from diffseg.device import device_name, pick_device
 from diffseg.extract import ExtractionSettings, iter_differences
 from diffseg.healthy import CROP_SCALES, border_crops
 from diffseg.lesion_views import lesion_training_set
-from diffseg.metrics import bootstrap_ci, segmentation_scores
+from diffseg.metrics import bootstrap_ci, ranking_auc, segmentation_scores
 from diffseg.model import load_model
-from diffseg.otsu_baseline import OtsuParams, otsu_segment
+from diffseg.otsu_baseline import OtsuParams, darkness_map, otsu_segment
 from diffseg.regions import majority_vote
 from diffseg.semantics import HEALTHY, LESION
 from diffseg.shards import evaluation_positions
 from diffseg.splits import DEV_SPLIT, carve_dev_split, official_splits
 from diffseg.store import ImageStore, write_store
-from diffseg.threshold import step_masks
+from diffseg.threshold import normalise_map, step_masks
 from diffseg.train import TrainSettings, train_ddpm
 
 # The step sets of config/benchmark_*.yaml's candidates (60 … 150 is the paper's).
@@ -106,12 +106,14 @@ def build_store(data: Path, size: int, dev_fraction: float, out: Path) -> Path:
 
 def dev_dice(unet, store: ImageStore, positions: np.ndarray, steps: list[int], draws: int) -> dict:
     """Mean Dice of each step's Otsu mask and of the vote over the steps, on `positions`."""
-    per_step, vote, truth_fraction = [], [], []
+    per_step, vote, truth_fraction, map_auc = [], [], [], []
     images = ((store.ids[p], store.image(p)) for p in positions)
     settings = ExtractionSettings(steps=steps, draws=draws)
     for (_, diffs, _), p in zip(iter_differences(unet, images, settings), positions, strict=True):
         truth = store.mask(p).astype(bool)
         truth_fraction.append(truth.mean())
+        # Threshold-free: does the mean map rank lesion above skin pixels (smoothed as `step_masks` does)?
+        map_auc.append(ranking_auc(normalise_map(diffs.mean(axis=0)), truth))
         masks = step_masks(diffs)
         per_step.append([segmentation_scores(m, truth)["dice"] for m in masks])
         vote.append(segmentation_scores(majority_vote(masks), truth)["dice"])
@@ -125,9 +127,23 @@ def dev_dice(unet, store: ImageStore, positions: np.ndarray, steps: list[int], d
         "vote_ci": bootstrap_ci(vote),
         "per_step_dice": [round(float(d), 4) for d in per_step.mean(axis=0)],
         # The vote's Dice by the true lesion's share of the frame (`breakdown.SIZE_BINS`).
-        "vote_dice_by_size": {name: round(float(vote[bins == name].mean()), 4) for name in SIZE_BINS if (bins == name).any()},
+        "vote_dice_by_size": _by_size(vote, bins),
+        "map_auc_by_size": _by_size(map_auc, bins),
         "images_by_size": {name: int((bins == name).sum()) for name in SIZE_BINS},
     }
+
+
+def _by_size(values, bins: np.ndarray) -> dict[str, float]:
+    """The mean of `values` per lesion-size bin (`breakdown.SIZE_BINS`) that holds an image (NaNs skipped)."""
+    values = np.asarray(values, dtype=float)
+    return {name: round(float(np.nanmean(values[bins == name])), 4) for name in SIZE_BINS if (bins == name).any()}
+
+
+def darkness_auc(store: ImageStore, positions: np.ndarray) -> dict[str, float]:
+    """How well Otsu's smoothed darkness map ranks lesion above skin pixels, by lesion size."""
+    params, truths = OtsuParams(), [store.mask(p).astype(bool) for p in positions]
+    auc = [ranking_auc(darkness_map(store.image(p), params.smooth_sigma), t) for p, t in zip(positions, truths, strict=True)]
+    return _by_size(auc, size_bin([t.mean() for t in truths]))
 
 
 def otsu_dice(store: ImageStore, positions: np.ndarray) -> list[float]:
@@ -145,6 +161,7 @@ def run_variant(variant: Variant, store_path: Path, out: Path, rows: list[dict],
         images = np.concatenate([lesions, healthy])
         labels = np.repeat([LESION, HEALTHY], [len(lesions), len(healthy)])
         otsu = otsu_dice(store, dev)
+        darkness = json.dumps(darkness_auc(store, dev), ensure_ascii=False)
         previous, trained_seconds = 0, 0.0
         for stage in variant.stages:
             expected = trained_seconds / max(previous, 1) * (stage - previous)
@@ -176,12 +193,14 @@ def run_variant(variant: Variant, store_path: Path, out: Path, rows: list[dict],
                         "step_set": step_set,
                         "dev_images": len(dev),
                         "otsu_dice": round(float(np.mean(otsu)), 4),
-                        **{k: v for k, v in scores.items() if k not in ("vote_ci", "per_step_dice", "vote_dice_by_size", "images_by_size")},
+                        **{k: v for k, v in scores.items() if k not in ("vote_ci", "per_step_dice", "vote_dice_by_size", "map_auc_by_size", "images_by_size")},
                         "vote_ci_low": round(scores["vote_ci"][0], 4),
                         "vote_ci_high": round(scores["vote_ci"][1], 4),
                         "per_step_dice": json.dumps(scores["per_step_dice"]),
                         "vote_dice_by_size": json.dumps(scores["vote_dice_by_size"], ensure_ascii=False),
                         "images_by_size": json.dumps(scores["images_by_size"], ensure_ascii=False),
+                        "map_auc_by_size": json.dumps(scores["map_auc_by_size"], ensure_ascii=False),
+                        "darkness_auc_by_size": darkness,
                     }
                 )
                 print(json.dumps(rows[-1]), flush=True)

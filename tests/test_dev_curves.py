@@ -87,18 +87,24 @@ def test_zoomed_lesion_views_are_compared_with_whole_frames_by_lesion_size():
     sizes = json.dumps({"< 10 %": 84, "≥ 50 %": 14}, ensure_ascii=False)
     curve = pd.DataFrame([
         _row(**cpu, variant="tiny_64px_dropout0.1", vote_dice=0.46, vote_ci_low=0.43, vote_ci_high=0.50,
-             vote_dice_by_size=json.dumps({"< 10 %": 0.60, "≥ 50 %": 0.10}, ensure_ascii=False), images_by_size=sizes),
+             vote_dice_by_size=json.dumps({"< 10 %": 0.60, "≥ 50 %": 0.10}, ensure_ascii=False), images_by_size=sizes,
+             map_auc_by_size=json.dumps({"< 10 %": 0.94, "≥ 50 %": 0.55}, ensure_ascii=False),
+             darkness_auc_by_size=json.dumps({"< 10 %": 0.92, "≥ 50 %": 0.87}, ensure_ascii=False)),
         _row(**cpu, variant="tiny_64px_dropout0.1_zoom2+4", lesion_zooms="2+4", vote_dice=0.52, vote_ci_low=0.48,
              vote_ci_high=0.55, vote_dice_by_size=json.dumps({"< 10 %": 0.58, "≥ 50 %": 0.40}, ensure_ascii=False),
              images_by_size=sizes),
     ])
     curve.loc[0, "lesion_zooms"] = float("nan")  # as pandas reads an empty cell
+    curve.loc[1, "map_auc_by_size"] = float("nan")
     text = "\n".join(dev_curve_section(curve, "a.csv"))
     assert "| tiny 64 px, lesion views ×2+4 | 0.1 | 16 | 1000 |" in text
     assert ("Zoomed-in lesion views (zooms 2+4) added to the lesion class, against whole frames only (tiny, label "
             "dropout 0.1, 1000 steps × 16, side by side on cpu (1 threads)): vote 0.520 [0.480, 0.550] against "
-            "0.460 [0.430, 0.500] (+0.060) — the intervals overlap. By lesion size, < 10 % (84 images): 0.580 "
-            "against 0.600; ≥ 50 % (14 images): 0.400 against 0.100.") in text
+            "0.460 [0.430, 0.500] (+0.060) — the intervals overlap.") in text
+    assert "| model | < 10 % (84 images) | ≥ 50 % (14 images) |" in text
+    assert "| tiny 64 px | 0.600 (AUC 0.94) | 0.100 (AUC 0.55) |" in text
+    assert "| tiny 64 px, lesion views ×2+4 | 0.580 | 0.400 |" in text  # a row scored before the AUC was
+    assert "| Otsu's darkness map (training-free) | (AUC 0.92) | (AUC 0.87) |" in text
     assert "Training budget" not in text  # the two rows are different trainings, not one at two budgets
 
 
@@ -137,6 +143,8 @@ def test_dev_curve_script_trains_in_stages_and_scores_the_development_split(tmp_
     for row in everything.itertuples():  # the vote's Dice by lesion size covers every development image
         assert sum(json.loads(row.images_by_size).values()) == row.dev_images
         assert set(json.loads(row.vote_dice_by_size)) <= set(json.loads(row.images_by_size))
+        assert all(0 <= auc <= 1 for auc in json.loads(row.map_auc_by_size).values() if auc == auc)
+        assert all(0 <= auc <= 1 for auc in json.loads(row.darkness_auc_by_size).values() if auc == auc)
     with ImageStore(out / "store_32.h5") as store:
         dev = {store.ids[i] for i in np.flatnonzero(store.split == "dev")}
     assert set(curve["dev_images"]) == {len(dev)} and 1 <= len(dev) < 12

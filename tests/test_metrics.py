@@ -15,6 +15,7 @@ from diffseg.metrics import (
     bootstrap_ci,
     holm,
     paired_wilcoxon,
+    ranking_auc,
     resampled_means,
     segmentation_scores,
     spearman,
@@ -244,3 +245,15 @@ def test_holm_leaves_tests_not_made_out_of_the_family_and_caps_at_one():
     assert np.isnan(adjusted[0]) and np.isnan(adjusted[3])
     np.testing.assert_allclose(adjusted[1:3], [0.04, 0.6])
     assert holm([0.5, 0.7, 0.9]).max() == 1.0
+
+
+def test_ranking_auc_is_one_for_a_perfect_map_a_half_for_a_flat_one_and_matches_a_pair_count():
+    truth = np.zeros((8, 8), bool)
+    truth[2:5, 3:7] = True
+    assert ranking_auc(truth.astype(float), truth) == 1.0
+    assert ranking_auc(1.0 - truth, truth) == 0.0
+    assert ranking_auc(np.ones((8, 8)), truth) == 0.5
+    score = np.random.default_rng(0).random((8, 8))
+    pairs = (score[truth][:, None] > score[~truth][None, :]).mean()  # P(lesion pixel outranks skin pixel)
+    assert ranking_auc(score, truth) == pytest.approx(pairs)
+    assert np.isnan(ranking_auc(score, np.ones((8, 8), bool)))

@@ -79,8 +79,7 @@ def dev_curve_section(curve: pd.DataFrame, source: str) -> list[str]:
     header = ["preset", "label dropout", "batch", "steps", "images seen", "training s", "step set",
               "vote Dice [95 % CI]", "best single step (t)"]
     rows = [
-        [f"{row.preset} {row.size} px{MIRRORED if row.crop_scale == 'mirror' else ''}"
-         + (f", lesion views ×{row.lesion_zooms}" if row.lesion_zooms else ""), f"{row.label_dropout:g}",
+        [_model_label(row), f"{row.label_dropout:g}",
          str(row.batch_size), str(row.train_steps), str(row.images_seen), f"{row.train_seconds:.0f}", row.step_set,
          f"{row.vote_dice:.3f} [{row.vote_ci_low:.3f}, {row.vote_ci_high:.3f}]",
          f"{row.best_step_dice:.3f} ({row.best_t})"]
@@ -92,7 +91,7 @@ def dev_curve_section(curve: pd.DataFrame, source: str) -> list[str]:
     lines += markdown_table(header, rows)
     lines += ["", f"Training-free Otsu on the same {dev_images} images at the same resolution: **{otsu:.3f}**.", ""]
     lines += _comparisons(best, otsu)
-    return lines
+    return lines + size_table(best)
 
 
 def _comparisons(best: pd.DataFrame, otsu: float) -> list[str]:
@@ -155,24 +154,44 @@ def _option_comparisons(best: pd.DataFrame) -> list[str]:
                     f"against {baseline.vote_dice:.3f} [{baseline.vote_ci_low:.3f}, {baseline.vote_ci_high:.3f}] "
                     f"({row.vote_dice - baseline.vote_dice:+.3f})"
                     + (" — the intervals overlap." if overlap else " — the intervals do not overlap.")
-                    + _by_size(row, baseline)
                 )
     return sentences
 
 
-def _by_size(row: pd.Series, baseline: pd.Series) -> str:
-    """The two rows' vote Dice by lesion size, when the script recorded it for both."""
-    recorded = [r.get("vote_dice_by_size") for r in (row, baseline)]
-    if any(not isinstance(r, str) for r in recorded):
-        return ""
-    dice, base = (json.loads(r) for r in recorded)
-    counts = json.loads(row["images_by_size"]) if isinstance(row.get("images_by_size"), str) else {}
-    cells = [
-        f"{name}{f' ({counts[name]} images)' if name in counts else ''}: {dice[name]:.3f} against {base[name]:.3f}"
-        for name in dice
-        if name in base
+def size_table(best: pd.DataFrame) -> list[str]:
+    """Markdown lines: each model's vote Dice and the map's ranking AUC by lesion size, with the
+    darkness map Otsu thresholds as the training-free reference (rows the script scored by size)."""
+    scored = best[best.get("vote_dice_by_size", pd.Series(dtype=object)).map(lambda v: isinstance(v, str))]
+    if scored.empty:
+        return []
+    counts = json.loads(scored["images_by_size"].iloc[0])
+    bins = [name for name, n in counts.items() if n]
+    header = ["model", *(f"{name} ({counts[name]} images)" for name in bins)]
+    rows = []
+    for row in scored.itertuples():
+        recorded = getattr(row, "map_auc_by_size", None)  # rows scored before the AUC was recorded lack it
+        dice, auc = json.loads(row.vote_dice_by_size), json.loads(recorded) if isinstance(recorded, str) else {}
+        rows.append([_model_label(row)] + [
+            f"{dice[name]:.3f}" + (f" (AUC {auc[name]:.2f})" if name in auc else "") for name in bins
+        ])  # fmt: skip
+    darkness = scored.get("darkness_auc_by_size", pd.Series(dtype=object)).dropna()
+    if len(darkness):
+        auc = json.loads(darkness.iloc[0])
+        rows.append(["Otsu's darkness map (training-free)", *(f"(AUC {auc[name]:.2f})" for name in bins)])
+    return [
+        "",
+        "By lesion size: the vote's Dice and, in brackets, the AUC with which the mean difference map "
+        "ranks lesion above skin pixels, whatever its threshold (0.5 is chance).",
+        "",
+        *markdown_table(header, rows),
     ]
-    return " By lesion size, " + "; ".join(cells) + "."
+
+
+def _model_label(row) -> str:
+    return (
+        f"{row.preset} {row.size} px{MIRRORED if row.crop_scale == 'mirror' else ''}"
+        + (f", lesion views ×{row.lesion_zooms}" if row.lesion_zooms else "")
+    )
 
 
 def _peak_at_last_steps(per_step_dice: str) -> bool:

@@ -154,3 +154,18 @@ def spearman(x, y) -> tuple[float, float, int]:
         return float("nan"), float("nan"), n
     result = stats.spearmanr(x, y)
     return float(result.statistic), float(result.pvalue), n
+
+
+def ranking_auc(score: np.ndarray, truth: np.ndarray) -> float:
+    """How well a map `score` `(H, W)` ranks lesion above skin pixels, whatever its threshold: the
+    area under the ROC curve (Mann–Whitney U / (n_lesion · n_skin), ties counted half). 0.5 is
+    chance; NaN when the truth is all lesion or all skin, where no ranking is asked for."""
+    score = np.asarray(score, dtype=np.float64).ravel()
+    truth = np.asarray(truth, dtype=bool).ravel()
+    if score.shape != truth.shape:
+        raise ValueError(f"map of {score.size} pixels against a mask of {truth.size}")
+    lesion, skin = int(truth.sum()), int((~truth).sum())
+    if not lesion or not skin:
+        return float("nan")
+    ranks = stats.rankdata(score)
+    return float((ranks[truth].sum() - lesion * (lesion + 1) / 2) / (lesion * skin))
