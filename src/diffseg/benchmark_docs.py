@@ -16,10 +16,8 @@ import re
 import shutil
 from pathlib import Path
 
-import pandas as pd
-
 from diffseg.atomic import atomic_path, write_text
-from diffseg.dev_curves import dev_curve_section
+from diffseg.dev_curves import COMMITTED_CURVES, dev_curve_section, read_curves
 
 FIGURE_LINK = re.compile(r"\]\(figures/([^)]+)\)")
 
@@ -70,7 +68,7 @@ def write_combined(
                 shutil.copyfile(Path(root) / "figures" / figure, tmp)
     page = combined_document(documents, figure_folder)
     if dev_curves:
-        curves = pd.concat([pd.read_csv(path) for path in dev_curves], ignore_index=True)
+        curves = read_curves(dev_curves)
         page += "\n".join(dev_curve_section(curves, "`, `".join(str(path) for path in dev_curves))) + "\n"
     write_text(output, page)
 
@@ -79,7 +77,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("output", help="the page to write, e.g. docs/benchmark.md")
     parser.add_argument("roots", nargs="+", help="results roots holding benchmark.md, e.g. results/benchmark_isic2017")
-    parser.add_argument("--dev-curves", nargs="+", help="benchmarks/dev_curve.py CSVs to end the page with")
+    parser.add_argument("--dev-curves", nargs="*", default=list(COMMITTED_CURVES),
+                        help="benchmarks/dev_curve.py CSVs to end the page with (default: the committed ones)")
     arguments = parser.parse_args(argv)
     write_combined(arguments.output, arguments.roots, arguments.dev_curves)
 

@@ -41,6 +41,19 @@ COLUMNS = {
 }
 
 
+# The runs of benchmarks/dev_curve.py committed with the project, which docs/benchmark.md ends with.
+COMMITTED_CURVES = (
+    "benchmarks/h200/dev_curve.csv",
+    "benchmarks/cpu/dev_curve_crop_scale.csv",
+    "benchmarks/cpu/dev_curve_lesion_views.csv",
+)
+
+
+def read_curves(paths) -> pd.DataFrame:
+    """The rows of several `benchmarks/dev_curve.py` CSVs, the zoom factors kept as written ("2+4")."""
+    return pd.concat([pd.read_csv(path, dtype={"lesion_zooms": str}) for path in paths], ignore_index=True)
+
+
 def best_step_sets(curve: pd.DataFrame) -> pd.DataFrame:
     """One row per trained model (variant, batch, steps): the step set whose vote scored best."""
     missing = COLUMNS - set(curve.columns)
@@ -51,8 +64,12 @@ def best_step_sets(curve: pd.DataFrame) -> pd.DataFrame:
         option: curve.get(option, pd.Series(default, index=curve.index)).fillna(default).astype(str)
         for option, (default, _) in TRAINING_OPTIONS.items()
     })  # fmt: skip
-    order = curve.sort_values("vote_dice", ascending=False, kind="stable")
-    best = order.drop_duplicates(["variant", "device", "batch_size", "train_steps"])
+    # A model measured in two runs (a baseline trained again beside a new option) is kept once: the
+    # row that recorded the most, of its best step set.
+    order = curve.assign(recorded=curve.notna().sum(axis=1)).sort_values(
+        ["vote_dice", "recorded"], ascending=False, kind="stable"
+    )
+    best = order.drop_duplicates(["variant", "device", "batch_size", "train_steps"]).drop(columns="recorded")
     best = best.assign(images_seen=best["train_steps"] * best["batch_size"])
     sort_by = ["preset", "label_dropout", "images_seen"]
     return best.sort_values(sort_by, ascending=[False, False, True], kind="stable").reset_index(drop=True)
@@ -95,10 +112,10 @@ def dev_curve_section(curve: pd.DataFrame, source: str) -> list[str]:
 
 
 def _comparisons(best: pd.DataFrame, otsu: float) -> list[str]:
-    top = best.loc[best["vote_dice"].idxmax()]
+    top = next(best.loc[[best["vote_dice"].idxmax()]].itertuples())  # a row tuple: a Series' .size is its length
     sentences = [
         f"- Best vote of any model: {top.vote_dice:.3f} [{top.vote_ci_low:.3f}, {top.vote_ci_high:.3f}] "
-        f"({top.preset}, label dropout {top.label_dropout:g}, {top.images_seen} images seen), "
+        f"({_model_label(top)}, label dropout {top.label_dropout:g}, {top.images_seen} images seen), "
         + (f"{otsu - top.vote_dice:.3f} below Otsu" if top.vote_dice < otsu else f"{top.vote_dice - otsu:.3f} above Otsu")
         + (": its interval lies wholly below Otsu's mean." if top.vote_ci_high < otsu else ".")
     ]
