@@ -19,8 +19,9 @@ import numpy as np
 import pandas as pd
 
 from diffseg.atomic import write_csv, write_text
+from diffseg.columns import require_columns
 from diffseg.groups import group_labels
-from diffseg.table import _check_columns, compared_methods, markdown_table, summarise
+from diffseg.table import compared_methods, markdown_table, summarise
 
 # Table 1's rows: (row key, method in the scores, label), as `diffseg.table.compared_methods` gives them.
 Methods = list[tuple[str, str, str]]
@@ -65,7 +66,7 @@ def dice_by_size(
     method's images whose true lesion falls in the bin. `methods`: Table 1's rows
     (`diffseg.table.compared_methods`, by default of `per_image`); `group`: a column whose groups
     of images the bootstrap draws whole (`diffseg.groups`)."""
-    _check_columns(per_image, ("id", "method", "dice", "truth_fraction"))
+    require_columns(per_image, ("id", "method", "dice", "truth_fraction"))
     rows = []
     for key, method, label in methods or compared_methods(per_image):
         scores = per_image[per_image["method"] == method]
@@ -136,7 +137,7 @@ def mask_coverage(per_image: pd.DataFrame, methods: Methods | None = None) -> pd
     """One row per Table 1 method (`methods`, as for `dice_by_size`): `key`, `method` (label), `n`,
     the counts of its empty and all-lesion masks, their mean share of the frame, the true lesions'
     (`truth_fraction_mean`) and whether its masks cover the frame (`covers_frame`)."""
-    _check_columns(per_image, ("id", "method", "truth_fraction", "pred_fraction"))
+    require_columns(per_image, ("id", "method", "truth_fraction", "pred_fraction"))
     rows = []
     for key, method, label in methods or compared_methods(per_image):
         scores = per_image[per_image["method"] == method]

@@ -10,6 +10,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from diffseg.columns import require_columns
+
 
 def group_labels(per_image: pd.DataFrame, group: str | None, ids=None) -> np.ndarray | None:
     """The `group` column's label (e.g. `lesion_id`) of each image of `ids` (default: each row of
@@ -17,9 +19,7 @@ def group_labels(per_image: pd.DataFrame, group: str | None, ids=None) -> np.nda
     An image with no label is its own group."""
     if not group:
         return None
-    missing = [column for column in ("id", group) if column not in per_image.columns]
-    if missing:
-        raise ValueError(f"per-image scores lack column(s) {', '.join(missing)}")
+    require_columns(per_image, ("id", group))
     labels = per_image[group].astype(object).where(per_image[group].notna(), "image:" + per_image["id"].astype(str))
     if ids is None:
         return labels.astype(str).to_numpy()

@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from diffseg.columns import require_columns
 from diffseg.groups import group_labels
 from diffseg.label_efficiency import budget_of
 from diffseg.metrics import bootstrap_ci, holm, paired_wilcoxon, spearman
@@ -31,12 +32,6 @@ LABELS = {
     "diffseg_mean": "DiffSeg mean-mask vote",
     "diffseg_crf": "DiffSeg + DenseCRF",
 }
-
-
-def _check_columns(per_image: pd.DataFrame, needed) -> None:
-    missing = [column for column in needed if column not in per_image.columns]
-    if missing:
-        raise ValueError(f"per-image scores lack column(s) {', '.join(missing)}")
 
 
 def step_methods(per_image: pd.DataFrame) -> list[str]:
@@ -60,7 +55,7 @@ def summarise(values, n_resamples: int, seed: int, groups=None) -> dict[str, flo
 
 def column_summary(table: pd.DataFrame, columns, n_resamples: int = 2000, seed: int = 0) -> pd.DataFrame:
     """One row per column of `table` (`measure`): n, mean, sd and bootstrap CI of its values present."""
-    _check_columns(table, columns)
+    require_columns(table, columns)
     rows = []
     for column in columns:
         values = table[column].dropna().to_numpy(dtype=float)
@@ -70,7 +65,7 @@ def column_summary(table: pd.DataFrame, columns, n_resamples: int = 2000, seed: 
 
 def per_step_summary(per_image: pd.DataFrame, n_resamples: int = 2000, seed: int = 0) -> pd.DataFrame:
     """Dice per noise-addition step: mean, sd and bootstrap CI (the Dice-per-step curve)."""
-    _check_columns(per_image, ("id", "method", "dice"))
+    require_columns(per_image, ("id", "method", "dice"))
     rows = []
     for method in step_methods(per_image):
         dice = per_image.loc[per_image["method"] == method, "dice"].to_numpy(dtype=float)
@@ -129,7 +124,7 @@ def table1(
     `p_dice_vs_crf` (two-sided Wilcoxon signed-rank statistic and p-value), and `p_holm_dice_vs_crf`,
     that p-value Holm-adjusted over the table's comparisons. The CRF row has NaN there.
     """
-    _check_columns(per_image, ("id", "method", *METRICS))
+    require_columns(per_image, ("id", "method", *METRICS))
     dice = per_image.pivot(index="id", columns="method", values="dice")  # (images, methods)
     image_groups = group_labels(per_image, group, dice.index)
     rows = []
