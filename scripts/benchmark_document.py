@@ -49,7 +49,7 @@ with redirect_to(snakemake.log[0]):
     jobs = job_records(params.logs, skip=["validate"])
     chosen = selection.chosen["candidate"] if selection else None
     # The extraction the chosen candidate reads: its own, or an earlier candidate's with its step set.
-    borrowed = {"extract_noise": params.extraction_owners[chosen]} if chosen else None
+    borrowed = {rule: owners[chosen] for rule, owners in params.borrowed.items()} if chosen else None
     costs = stage_costs_markdown(stage_costs(benchmark_records(params.benchmarks), chosen, borrowed))
     document = benchmark_document(
         run_facts(params.provenance, params.workflow_dir, jobs),

@@ -106,8 +106,9 @@ rule benchmark_document:
         logs=f"logs/{DATASET}",
         # Every job's wall time, CPU time and memory (the rules' `benchmark:` files).
         benchmarks=f"benchmarks/{DATASET}",
-        # Which candidate's extraction each candidate reads (those with one step set share one).
-        extraction_owners=CANDIDATE_OWNERS["diffs"],
+        # Which candidate's extraction each candidate reads (those with one step set share one), by
+        # the name of the rule that extracts.
+        borrowed={rules.extract_noise.rule.name: CANDIDATE_OWNERS["diffs"]},
         split_by=config["dataset"]["folder"]["splits"]["keep"],
         # Each cross-dataset cohort's splits: its kept columns, which its test table is split by, and
         # its group column (images of one lesion), by which its statistics resample.
