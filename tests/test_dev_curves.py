@@ -185,3 +185,12 @@ def test_scaling_doc_prose_quotes_the_measured_rates():
     batch64 = curve[curve["batch_size"] == 64].drop_duplicates("variant")
     rates = batch64["train_steps"] / batch64["train_seconds"]
     assert f"batch 64 at {rates.mean():.0f} steps/s" in scaling
+
+
+def test_training_budgets_are_compared_on_one_device_only():
+    gpu = _row(train_steps=1000, vote_dice=0.45)
+    cpu = _row(device="cpu (2 threads)", train_steps=2000, vote_dice=0.50, variant="tiny_64px_dropout0.1")
+    assert "Training budget" not in "\n".join(dev_curve_section(pd.DataFrame([gpu, cpu]), "a.csv"))
+    longer = _row(train_steps=4000, vote_dice=0.48)
+    text = "\n".join(dev_curve_section(pd.DataFrame([gpu, cpu, longer]), "a.csv"))
+    assert "Training budget (tiny, label dropout 0.1, NVIDIA H200): 4× the images seen (16000 → 64000)" in text

@@ -125,24 +125,27 @@ def _comparisons(best: pd.DataFrame, otsu: float) -> list[str]:
             f"- In {sum(last)} of {len(last)} rows the best single step is one of the last two of its step "
             "set" + (": later steps than any tried may score higher." if sum(last) > len(last) / 2 else ".")
         )
-    for (preset, dropout, *_), runs in best.groupby(["preset", "label_dropout", *TRAINING_OPTIONS], sort=False):
+    # A budget is compared on one device only: a GPU and a CPU run of one model differ in more than steps.
+    budgets = best.groupby(["preset", "label_dropout", "device", *TRAINING_OPTIONS], sort=False)
+    for (preset, dropout, device, *_), runs in budgets:
         least, most = runs.loc[runs["images_seen"].idxmin()], runs.loc[runs["images_seen"].idxmax()]
         if most.images_seen > least.images_seen:
             sentences.append(
-                f"- Training budget ({preset}, label dropout {dropout:g}): {most.images_seen / least.images_seen:.0f}× "
+                f"- Training budget ({preset}, label dropout {dropout:g}, {device}): "
+                f"{most.images_seen / least.images_seen:.0f}× "
                 f"the images seen ({least.images_seen} → {most.images_seen}) moved the vote from "
                 f"{least.vote_dice:.3f} to {most.vote_dice:.3f} ({most.vote_dice - least.vote_dice:+.3f})."
             )
-    training = ["preset", "batch_size", "train_steps", *TRAINING_OPTIONS]
+    training = ["preset", "batch_size", "train_steps", "device", *TRAINING_OPTIONS]
     same = best.groupby(training).filter(lambda g: g["label_dropout"].nunique() > 1)
-    for (preset, batch, steps, *_), group in same.groupby(training):
+    for (preset, batch, steps, device, *_), group in same.groupby(training):
         cells = [
             f"{r.label_dropout:g}: {r.vote_dice:.3f} [{r.vote_ci_low:.3f}, {r.vote_ci_high:.3f}]"
             for r in group.sort_values("label_dropout").itertuples()
         ]
         overlap = group["vote_ci_low"].max() <= group["vote_ci_high"].min()
         sentences.append(
-            f"- Label dropout at equal training ({preset}, {steps} steps × {batch}): "
+            f"- Label dropout at equal training ({preset}, {steps} steps × {batch}, {device}): "
             + "; ".join(cells)
             + (" — the intervals overlap." if overlap else " — the intervals do not overlap.")
         )
