@@ -4,7 +4,7 @@ from pathlib import Path
 import pandas as pd
 
 from diffseg.atomic import write_text
-from diffseg.benchmark import CrossDataset, Selection, benchmark_document
+from diffseg.benchmark import CrossDataset, Selection, benchmark_document, ddpm_images_line
 from diffseg.breakdown import breakdown_sections
 from diffseg.documents import run_facts
 from diffseg.job_costs import benchmark_records, stage_costs, stage_costs_markdown
@@ -68,6 +68,7 @@ with redirect_to(snakemake.log[0]):
         cross=cross,
         sections=breakdown_sections(snakemake.input.size_bins_md, snakemake.input.mask_coverage_md),
         costs_md=costs,
+        ddpm_images=ddpm_images_line(params.healthy, params.lesion_zooms, params.lesion_share),
         dev_fraction=params.dev_fraction,
         group=params.group,
         n_resamples=params.metrics["bootstrap"],

@@ -60,6 +60,7 @@ def benchmarked(isic_sample, tmp_path_factory):
                                "splits": {"csv": str(workdir / "cohort" / "manifest.csv"), "column": "split",
                                           "train": "train", "test": "val", "keep": ["img_kind"]}}},
         "healthy": {"source": "border_crops"},
+        "lesion_views": {"zooms": [2]},
         "train": {"steps": 20, "batch_size": 8, "checkpoint_every": 10},
         "extraction": {"steps": [60, 100, 150], "draws": 1, "shard_size": 8},
         "unet": {"steps": 10, "batch_size": 4, "base_channels": 8, "label_budgets": BUDGETS},
@@ -172,6 +173,9 @@ def test_the_document_says_what_was_chosen_on_what(benchmarked, chosen):
                     "## Code that computed each stage", "## Configuration"):
         assert heading in document
     assert "development masks used for selection" in document
+    assert ("- **DDPM training images**: lesion: the training images as whole frames, and their centre zoomed 2× "
+            "(`lesion_views.zooms`); healthy skin: 4 border crops of each training image (0.25 of each side, "
+            "enlarged); a lesion image in 50% of draws (`train.lesion_share`). No mask is used.") in document
     assert f"Post-training settings: candidate `{chosen.name}`" in document
     assert all(f"| {name} |" in document or f"| **{name}** (chosen) |" in document for name in CANDIDATES)
     assert f"| **{chosen.name}** (chosen) |" in document

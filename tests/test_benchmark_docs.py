@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
+from diffseg.benchmark import ddpm_images_line
 from diffseg.benchmark_docs import combined_document, demoted, figures_shown, write_combined
 
 DOCUMENT = """# Benchmark {name}
@@ -49,3 +50,13 @@ def test_the_page_and_the_figures_it_shows_are_written(tmp_path):
     for name in ("benchmark_isic2017", "benchmark_ham10000"):
         with Image.open(tmp_path / "docs" / "benchmark" / name / "label_efficiency.png") as image:
             assert image.format == "PNG" and image.size == (60, 40)
+
+
+def test_the_protocol_says_what_the_ddpm_learns_from():
+    crops = {"source": "border_crops", "crops_per_image": 8, "crop_fraction": 0.2, "crop_scale": "mirror"}
+    line = ddpm_images_line(crops, [2, 4], 0.5)
+    assert "whole frames, and their centre zoomed 2× and 4× (`lesion_views.zooms`)" in line
+    assert "8 border crops of each training image (0.2 of each side, mirrored)" in line
+    assert "a lesion image in 50% of draws" in line
+    plain = ddpm_images_line({"source": "folder", "crops_per_image": 4, "crop_fraction": 0.25}, [], 0.25)
+    assert "whole frames;" in plain and "zoomed" not in plain and "`healthy.folder`" in plain and "25%" in plain

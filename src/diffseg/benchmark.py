@@ -36,7 +36,29 @@ def _dice_cell(mean: float, low: float, high: float) -> str:
     return f"{mean:.3f} [{low:.3f}, {high:.3f}]"
 
 
-def protocol_section(counts: dict[str, int], dev_fraction: float, group: str | None) -> list[str]:
+def ddpm_images_line(healthy: dict, lesion_zooms, lesion_share: float) -> str:
+    """The protocol's line on what the DDPM's two semantics learn from (schema `healthy`,
+    `lesion_views`, `train.lesion_share`)."""
+    views = (
+        f", and their centre zoomed {' and '.join(f'{zoom:g}×' for zoom in lesion_zooms)} (`lesion_views.zooms`)"
+        if len(lesion_zooms)
+        else ""
+    )
+    skin = {
+        "border_crops": f"{healthy['crops_per_image']} border crops of each training image "
+        f"({healthy['crop_fraction']:g} of each side, {'enlarged' if healthy.get('crop_scale', 'enlarge') == 'enlarge' else 'mirrored'})",
+        "folder": "the healthy-skin images of `healthy.folder`",
+        "synthetic": "synthetic healthy skin",
+    }[healthy["source"]]
+    return (
+        f"- **DDPM training images**: lesion: the training images as whole frames{views}; healthy skin: {skin}; "
+        f"a lesion image in {lesion_share:.0%} of draws (`train.lesion_share`). No mask is used."
+    )
+
+
+def protocol_section(
+    counts: dict[str, int], dev_fraction: float, group: str | None, ddpm_images: str = ""
+) -> list[str]:
     grouped = f", whole `{group}` groups" if group else ""
     dev = (
         f"- **Development split**: {counts[DEV_SPLIT]} images with masks, carved from the official training "
@@ -51,6 +73,7 @@ def protocol_section(counts: dict[str, int], dev_fraction: float, group: str | N
         f"- **Training split**: {counts['train']} images. The DDPM learns them from image-level labels "
         f"only; the supervised U-Net is trained on their {counts['train']} masks, and each U-Net of the "
         "label-efficiency curve on a seeded subset of them.",
+        *([ddpm_images] if ddpm_images else []),
         dev,
         f"- **Test split**: {counts['test']} images, the official test (or validation) split, never used "
         "to choose anything. Every row is scored on the same images (paired), each at its original "
@@ -234,6 +257,7 @@ def benchmark_document(
     cross: list[CrossDataset],
     sections: dict[str, str] | None = None,
     costs_md: str = "",
+    ddpm_images: str = "",
     dev_fraction: float,
     group: str | None,
     n_resamples: int,
@@ -241,14 +265,15 @@ def benchmark_document(
 ) -> str:
     """The Markdown of results/<name>/benchmark.md (see the module's docstring); `sections`: the test
     split's Dice by lesion size and failed masks (diffseg.breakdown.breakdown_sections); `costs_md`:
-    the wall time, CPU time and memory of each stage (diffseg.job_costs); `group`: the
+    the wall time, CPU time and memory of each stage (diffseg.job_costs); `ddpm_images`: the
+    protocol's line on the DDPM's training images (`ddpm_images_line`); `group`: the
     column of images that are not independent, by which the training split's development images
     were drawn and the test split's statistics resample."""
     counts = split_counts(manifest)
     extra = {"Images": f"train {counts['train']}, development {counts[DEV_SPLIT]}, test {counts['test']}"}
     parts = [
         *document_header(f"Benchmark {run['name']}", run, extra),
-        *protocol_section(counts, dev_fraction, group),
+        *protocol_section(counts, dev_fraction, group, ddpm_images),
         *selection_section(dev_per_step, table, selection),
         f"## Table 1: the test split ({counts['test']} images)",
         "",

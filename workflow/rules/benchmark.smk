@@ -117,6 +117,10 @@ rule benchmark_document:
             for cohort, cross in CROSS_CONFIGS.items()
         },
         dev_fraction=config["dataset"]["dev_fraction"],
+        # What the DDPM's two semantics learn from, for the protocol.
+        healthy=config["healthy"],
+        lesion_zooms=config["lesion_views"]["zooms"],
+        lesion_share=config["train"]["lesion_share"],
         group=config["dataset"]["folder"]["splits"]["group"],
         metrics=config["metrics"],
     script:
