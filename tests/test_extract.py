@@ -20,6 +20,7 @@ from diffseg.extract import (
 from diffseg.model import build_unet
 from diffseg.store import ImageStore, write_store
 from diffseg.synthetic import write_synthetic_cohort
+from diffseg.threshold import step_masks
 
 SIZE = 16
 STEPS = [60, 150]
@@ -123,3 +124,16 @@ def test_joined_shards_read_as_one_file_after_the_folder_moves(unet, store_path,
         assert list(joined["ids"].asstr()[()]) == [i for p in parts for i in p["ids"].asstr()[()]]
         for part in parts:
             part.close()
+
+
+def test_a_guidance_scale_on_the_difference_changes_no_mask():
+    # Classifier-free guidance at scale s predicts ε_null + s · (ε_c − ε_null) under each label c, so
+    # the guided difference is s · (ε_a − ε_b): the map grows s-fold, and the per-image scaling of
+    # diffseg.threshold undoes it. docs/method.md §2 says so instead of offering a setting that does nothing.
+    generator = torch.Generator().manual_seed(0)
+    eps_null, eps_a, eps_b = (torch.randn(2, 3, 16, 16, generator=generator) for _ in range(3))
+    plain = reduce_difference(eps_a, eps_b, "abs_mean").numpy()
+    for scale in (0.5, 3.0, 7.5):
+        guided = reduce_difference(eps_null + scale * (eps_a - eps_null), eps_null + scale * (eps_b - eps_null), "abs_mean")
+        np.testing.assert_allclose(guided.numpy(), scale * plain, rtol=1e-5, atol=1e-6)
+        np.testing.assert_array_equal(step_masks(guided.numpy()), step_masks(plain))
