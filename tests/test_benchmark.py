@@ -26,9 +26,11 @@ pytestmark = pytest.mark.pipeline
 N_TRAIN, N_TEST = 20, 10
 N_CROSS = 6
 BUDGETS = [3, 8]
-# The configuration's step set, and later steps thresholded at a fixed level (its own extraction).
+# The configuration's step set, and later steps thresholded at a fixed level (its own extraction) and
+# fused with the colour model in DenseCRF's unary.
 CANDIDATES = {"paper_steps": {}, "late_fixed_04": {"extraction": {"steps": [200, 300]},
-                                                   "threshold": {"method": "fixed", "value": 0.4}}}
+                                                   "threshold": {"method": "fixed", "value": 0.4},
+                                                   "crf": {"colour_weight": 0.6}}}
 
 
 @pytest.fixture(scope="module")

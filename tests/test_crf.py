@@ -61,7 +61,8 @@ def test_more_iterations_never_leave_mean_field_further_from_the_edge_here():
 @pytest.mark.parametrize(
     "name, value",
     [("iterations", 0), ("iterations", 2.5), ("bilateral_sxy", 0), ("bilateral_srgb", -1),
-     ("gaussian_sxy", 0), ("bilateral_compat", -0.1), ("gaussian_compat", -3), ("clip", 0.0), ("clip", 0.5)],
+     ("gaussian_sxy", 0), ("bilateral_compat", -0.1), ("gaussian_compat", -3), ("clip", 0.0), ("clip", 0.5),
+     ("colour_weight", -0.1), ("colour_weight", 1.5)],
 )
 def test_unusable_parameters_are_refused_by_name(name, value):
     with pytest.raises(ConfigError, match=f"crf.{name}"):

@@ -2,7 +2,8 @@
 
     E(x) = Σ_i ψ_u(x_i) + Σ_{i<j} ψ_p(x_i, x_j)
 
-The unary is −log p of a two-class (healthy, lesion) probability built from the per-step masks;
+The unary is −log p of a two-class (healthy, lesion) probability built from the per-step masks
+(their mean, optionally mixed with a colour model of the image that they seed: `crf.colour_weight`);
 the pairwise term is a Gaussian smoothness kernel on position plus a bilateral appearance kernel on
 position and RGB, both with Potts compatibility. Mean-field inference gives a posterior per pixel
 and its MAP labelling is the fused segmentation.
@@ -21,6 +22,7 @@ import numpy as np
 import pydensecrf.densecrf as dcrf
 from pydensecrf.utils import unary_from_softmax
 
+from diffseg.colour_model import mix_colour_model
 from diffseg.errors import BadInputError, ConfigError
 from diffseg.logs import progress
 from diffseg.maps import read_maps, write_maps
@@ -29,6 +31,9 @@ from diffseg.maps import read_maps, write_maps
 @dataclass(frozen=True)
 class CRFParams:
     """Kernel parameters of the authors' code (docs/method.md §7) and the unary's clipping.
+
+    `colour_weight` w mixes a colour model of the image, seeded by the vote, into the lesion
+    probability (`diffseg.colour_model`); 0 leaves the vote alone.
 
     `clip` bounds the lesion probability to [clip, 1 − clip] before −log. 0.05 caps a unanimous
     vote's unary margin at log(0.95 / 0.05) ≈ 2.9, well below the bilateral compatibility 10, so a
@@ -45,6 +50,7 @@ class CRFParams:
     gaussian_sxy: float = 3.0
     gaussian_compat: float = 3.0
     clip: float = 0.05
+    colour_weight: float = 0.0
 
     def __post_init__(self):
         self.validate()
@@ -67,6 +73,8 @@ class CRFParams:
                 raise ConfigError(f"crf.{name} must be ≥ 0, got {getattr(self, name)!r}")
         if not 0 < self.clip < 0.5:
             raise ConfigError(f"crf.clip must lie in (0, 0.5), got {self.clip!r}")
+        if not 0 <= self.colour_weight <= 1:
+            raise ConfigError(f"crf.colour_weight must lie in [0, 1], got {self.colour_weight!r}")
 
 
 def crf_fuse(image: np.ndarray, prob: np.ndarray, params: CRFParams) -> tuple[np.ndarray, np.ndarray]:
@@ -80,6 +88,7 @@ def crf_fuse(image: np.ndarray, prob: np.ndarray, params: CRFParams) -> tuple[np
     height, width = prob.shape
     if image.shape != (height, width, 3) or image.dtype != np.uint8:
         raise ValueError(f"image should be ({height}, {width}, 3) uint8, got {image.shape} {image.dtype}")
+    prob = mix_colour_model(image, prob, params.colour_weight)
     lesion = np.clip(prob, params.clip, 1 - params.clip)
     softmax = np.stack([1 - lesion, lesion])  # (2, H, W): class 0 healthy, 1 lesion
     crf = dcrf.DenseCRF2D(width, height, 2)
