@@ -16,8 +16,11 @@ import re
 import shutil
 from pathlib import Path
 
+import pandas as pd
+
 from diffseg.atomic import atomic_path, write_text
 from diffseg.dev_curves import COMMITTED_CURVES, dev_curve_section, read_curves
+from diffseg.seed_ablation import COMMITTED_SEED_ABLATIONS, seed_section
 
 FIGURE_LINK = re.compile(r"\]\(figures/([^)]+)\)")
 
@@ -53,10 +56,14 @@ def combined_document(documents: dict[str, str], figure_folder: str) -> str:
 
 
 def write_combined(
-    output: str | os.PathLike, result_roots: list[str | os.PathLike], dev_curves: list[str | os.PathLike] | None = None
+    output: str | os.PathLike,
+    result_roots: list[str | os.PathLike],
+    dev_curves: list[str | os.PathLike] | None = None,
+    seed_ablations: list[str | os.PathLike] | None = None,
 ) -> None:
     """Write the page of the runs at `result_roots` to `output` and copy their figures beside it;
-    with `dev_curves` (`benchmarks/dev_curve.py` CSVs), end it with the section on training budgets."""
+    with `dev_curves` (`benchmarks/dev_curve.py` CSVs), end it with the section on training budgets,
+    and with `seed_ablations` (`benchmarks/seed_ablation.py` CSVs) with one on the colour model's seeds."""
     output = Path(output)
     documents = {Path(root).name: (Path(root) / "benchmark.md").read_text(encoding="utf-8") for root in result_roots}
     figure_folder = output.stem
@@ -70,6 +77,8 @@ def write_combined(
     if dev_curves:
         curves = read_curves(dev_curves)
         page += "\n".join(dev_curve_section(curves, "`, `".join(str(path) for path in dev_curves))) + "\n"
+    for path in seed_ablations or []:
+        page += "\n" + "\n".join(seed_section(pd.read_csv(path), str(path))) + "\n"
     write_text(output, page)
 
 
@@ -79,8 +88,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("roots", nargs="+", help="results roots holding benchmark.md, e.g. results/benchmark_isic2017")
     parser.add_argument("--dev-curves", nargs="*", default=list(COMMITTED_CURVES),
                         help="benchmarks/dev_curve.py CSVs to end the page with (default: the committed ones)")
+    parser.add_argument("--seed-ablations", nargs="*", default=list(COMMITTED_SEED_ABLATIONS),
+                        help="benchmarks/seed_ablation.py CSVs to end the page with (default: the committed ones)")
     arguments = parser.parse_args(argv)
-    write_combined(arguments.output, arguments.roots, arguments.dev_curves)
+    write_combined(arguments.output, arguments.roots, arguments.dev_curves, arguments.seed_ablations)
 
 
 if __name__ == "__main__":

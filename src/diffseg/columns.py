@@ -5,8 +5,8 @@ from __future__ import annotations
 import pandas as pd
 
 
-def require_columns(per_image: pd.DataFrame, needed) -> None:
-    """Raise ValueError naming the columns of `needed` that `per_image` lacks."""
+def require_columns(per_image: pd.DataFrame, needed, what: str = "per-image scores") -> None:
+    """Raise ValueError naming the columns of `needed` that `per_image` (`what` it holds) lacks."""
     missing = [column for column in needed if column not in per_image.columns]
     if missing:
-        raise ValueError(f"per-image scores lack column(s) {', '.join(missing)}")
+        raise ValueError(f"{what} lack column(s) {', '.join(sorted(missing))}")
