@@ -17,6 +17,7 @@ from diffseg.crf import CRFParams, crf_fuse
 from diffseg.errors import BadInputError
 from diffseg.maps import write_maps
 from diffseg.seed_ablation import (
+    COMMITTED_SEED_ABLATIONS,
     OTSU,
     UNDECIDED,
     VOTE_SEED,
@@ -29,7 +30,8 @@ from diffseg.seed_ablation import (
 from diffseg.store import ImageStore, write_store
 from diffseg.synthetic import write_synthetic_cohort
 
-SCRIPT = Path(__file__).parents[1] / "benchmarks" / "seed_ablation.py"
+REPO = Path(__file__).parents[1]
+SCRIPT = REPO / "benchmarks" / "seed_ablation.py"
 
 
 def test_a_disc_seed_is_lesion_at_the_centre_skin_outside_and_undecided_between():
@@ -119,3 +121,12 @@ def test_the_script_writes_every_seed_of_a_finished_benchmark(finished_benchmark
     lines = seed_section(table, "seeds.csv")
     assert lines[0].startswith("## What the diffusion maps add")
     assert any(line.startswith("| training-free Otsu, no DenseCRF |") for line in lines)
+
+
+def test_the_benchmark_page_holds_the_section_of_the_committed_seed_comparisons():
+    page = REPO / "docs" / "benchmark.md"
+    if not page.exists():
+        pytest.skip("docs/benchmark.md is written by `make docs` after the two benchmark runs")
+    for path in COMMITTED_SEED_ABLATIONS:
+        section = seed_section(pd.read_csv(REPO / path), path)
+        assert "\n".join(section) in page.read_text(encoding="utf-8"), "run `make docs`"
