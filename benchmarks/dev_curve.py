@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from diffseg.atomic import write_csv
-from diffseg.breakdown import SIZE_BINS, size_bin
+from diffseg.breakdown import images_by_size, mean_by_size
 from diffseg.cohort import assign_splits, scan_folder
 from diffseg.device import device_name, pick_device
 from diffseg.extract import ExtractionSettings, iter_differences
@@ -123,7 +123,6 @@ def dev_dice(unet, store: ImageStore, positions: np.ndarray, steps: list[int], d
         vote.append(segmentation_scores(majority_vote(masks), truth)["dice"])
     per_step, vote = np.asarray(per_step), np.asarray(vote)
     best = int(np.argmax(per_step.mean(axis=0)))
-    bins = size_bin(truth_fraction)
     return {
         "best_t": steps[best],
         "best_step_dice": float(per_step[:, best].mean()),
@@ -131,16 +130,15 @@ def dev_dice(unet, store: ImageStore, positions: np.ndarray, steps: list[int], d
         "vote_ci": bootstrap_ci(vote),
         "per_step_dice": [round(float(d), 4) for d in per_step.mean(axis=0)],
         # The vote's Dice by the true lesion's share of the frame (`breakdown.SIZE_BINS`).
-        "vote_dice_by_size": _by_size(vote, bins),
-        "map_auc_by_size": _by_size(map_auc, bins),
-        "images_by_size": {name: int((bins == name).sum()) for name in SIZE_BINS},
+        "vote_dice_by_size": _by_size(vote, truth_fraction),
+        "map_auc_by_size": _by_size(map_auc, truth_fraction),
+        "images_by_size": images_by_size(truth_fraction),
     }
 
 
-def _by_size(values, bins: np.ndarray) -> dict[str, float]:
-    """The mean of `values` per lesion-size bin (`breakdown.SIZE_BINS`) that holds an image (NaNs skipped)."""
-    values = np.asarray(values, dtype=float)
-    return {name: round(float(np.nanmean(values[bins == name])), 4) for name in SIZE_BINS if (bins == name).any()}
+def _by_size(values, truth_fraction) -> dict[str, float]:
+    """`breakdown.mean_by_size`, rounded for the CSV."""
+    return {name: round(mean, 4) for name, mean in mean_by_size(values, truth_fraction).items()}
 
 
 def otsu_scores(store: ImageStore, positions: np.ndarray) -> tuple[list[float], dict[str, float]]:
@@ -153,7 +151,7 @@ def otsu_scores(store: ImageStore, positions: np.ndarray) -> tuple[list[float], 
         dice.append(segmentation_scores(otsu_segment(image, params), truth)["dice"])
         auc.append(ranking_auc(darkness_map(image, params.smooth_sigma, params.channels), truth))
         truth_fraction.append(truth.mean())
-    return dice, _by_size(auc, size_bin(truth_fraction))
+    return dice, _by_size(auc, truth_fraction)
 
 
 def run_variant(variant: Variant, store_path: Path, out: Path, rows: list[dict], args, device, deadline: float) -> None:

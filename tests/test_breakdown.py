@@ -19,8 +19,10 @@ from diffseg.breakdown import (
     dice_by_size,
     dice_by_size_cells,
     dice_by_size_markdown,
+    images_by_size,
     mask_coverage,
     mask_coverage_markdown,
+    mean_by_size,
     size_bin,
     write_breakdown,
 )
@@ -52,6 +54,13 @@ def scores() -> pd.DataFrame:
         {"id": f"img{i}", "method": method, "dice": dice, "truth_fraction": TRUTH[i], "pred_fraction": PRED[method][i]}
         for method, values in DICE.items() for i, dice in enumerate(values)
     ])  # fmt: skip
+
+
+def test_means_and_counts_by_size_bin_leave_out_an_empty_bin_and_skip_missing_values():
+    values = [0.9, np.nan, 0.6, 0.4, 0.2]
+    shares = [0.02, 0.05, 0.15, 0.30, 0.45]  # no lesion over half the frame
+    assert mean_by_size(values, shares) == pytest.approx({SIZE_BINS[0]: 0.9, SIZE_BINS[1]: 0.6, SIZE_BINS[2]: 0.3})
+    assert images_by_size(shares) == {SIZE_BINS[0]: 2, SIZE_BINS[1]: 1, SIZE_BINS[2]: 2, SIZE_BINS[3]: 0}
 
 
 def test_size_bins_are_closed_below_so_an_edge_goes_to_the_larger_bin():

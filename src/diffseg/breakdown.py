@@ -54,6 +54,18 @@ def size_bin(truth_fraction) -> np.ndarray:
     return np.asarray(SIZE_BINS)[np.searchsorted(SIZE_EDGES, np.asarray(truth_fraction, dtype=float), side="right")]
 
 
+def mean_by_size(values, truth_fraction) -> dict[str, float]:
+    """The mean of `values` (NaNs skipped) over the images of each `SIZE_BINS` bin that holds one."""
+    values, bins = np.asarray(values, dtype=float), size_bin(truth_fraction)
+    return {name: float(np.nanmean(values[bins == name])) for name in SIZE_BINS if (bins == name).any()}
+
+
+def images_by_size(truth_fraction) -> dict[str, int]:
+    """The number of images in each `SIZE_BINS` bin, empty bins included."""
+    bins = size_bin(truth_fraction)
+    return {name: int((bins == name).sum()) for name in SIZE_BINS}
+
+
 def dice_by_size(
     per_image: pd.DataFrame,
     n_resamples: int = 2000,

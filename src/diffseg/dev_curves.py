@@ -12,6 +12,7 @@ import json
 
 import pandas as pd
 
+from diffseg.columns import require_columns
 from diffseg.table import markdown_table
 
 MIRRORED = ", mirrored crops"  # a model whose healthy border crops kept their scale (healthy.crop_scale)
@@ -56,9 +57,7 @@ def read_curves(paths) -> pd.DataFrame:
 
 def best_step_sets(curve: pd.DataFrame) -> pd.DataFrame:
     """One row per trained model (variant, batch, steps): the step set whose vote scored best."""
-    missing = COLUMNS - set(curve.columns)
-    if missing:
-        raise ValueError(f"the development-curve table lacks the columns {sorted(missing)}")
+    require_columns(curve, COLUMNS, "the development-curve table")
     # Runs from before an option existed trained with its default.
     curve = curve.assign(**{
         option: curve.get(option, pd.Series(default, index=curve.index)).fillna(default).astype(str)

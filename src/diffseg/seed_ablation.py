@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from diffseg.breakdown import SIZE_BINS, size_bin
+from diffseg.breakdown import SIZE_BINS, images_by_size, mean_by_size
 from diffseg.columns import require_columns
 from diffseg.crf import CRFParams, crf_fuse
 from diffseg.errors import BadInputError
@@ -69,15 +69,14 @@ def summary_row(
     of each lesion-size bin."""
     dice = np.asarray(dice, dtype=float)
     difference = dice - np.asarray(vote_dice, dtype=float)
-    bins = size_bin(truth_fraction)
     low, high = bootstrap_ci(dice, n_resamples)
     difference_low, difference_high = bootstrap_ci(difference, n_resamples)
     row = {"seed": seed, "crf": crf, "colour_weight": colour_weight, "n": len(dice), "dice": dice.mean(),
            "ci_low": low, "ci_high": high, "minus_vote": difference.mean(), "minus_vote_ci_low": difference_low,
            "minus_vote_ci_high": difference_high}
+    means, counts = mean_by_size(dice, truth_fraction), images_by_size(truth_fraction)
     for name in SIZE_BINS:
-        row[name] = dice[bins == name].mean() if (bins == name).any() else np.nan
-        row[f"n {name}"] = int((bins == name).sum())
+        row[name], row[f"n {name}"] = means.get(name, np.nan), counts[name]
     return row
 
 
