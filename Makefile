@@ -21,10 +21,10 @@ $(BIN)/.installed-dev: $(BIN)/.installed requirements-dev.txt
 
 ## run: the whole pipeline on the embedded default dataset (CORES=8 to use more).
 # A run killed hard leaves Snakemake's lock behind; it is removed only when no run is alive in the
-# run's folder (this one, or the one of a `-d` in SNAKEMAKE_ARGS, which diffseg.stale_lock reads).
+# run's folder (this one, or the one of a `-d` in SNAKEMAKE_ARGS, which diffseg.runtime.stale_lock reads).
 # SNAKEMAKE_ARGS (a target such as `validate`, options) go first: `--resources` would swallow a target.
 run: $(BIN)/.installed
-	if $(BIN)/python -m diffseg.stale_lock $(SNAKEMAKE_ARGS); then $(BIN)/snakemake --unlock --cores 1 $(SNAKEMAKE_ARGS); fi
+	if $(BIN)/python -m diffseg.runtime.stale_lock $(SNAKEMAKE_ARGS); then $(BIN)/snakemake --unlock --cores 1 $(SNAKEMAKE_ARGS); fi
 	$(BIN)/snakemake $(SNAKEMAKE_ARGS) --cores $(CORES) --resources gpu=1
 
 # tests/test_report.py renders the report in headless Chromium (Debian's `chromium`): installed here
@@ -62,8 +62,8 @@ docs: $(BIN)/.installed
 	test -f results/synthetic/run.md || { echo "results/synthetic/run.md is missing: run make run first" >&2; exit 1; }
 	cp results/synthetic/run.md docs/default_run.md
 	if [ -f results/isic2017/validate/ablation.md ]; then cp results/isic2017/validate/ablation.md docs/validation.md; fi
-	if [ -f results/benchmark_isic2017/benchmark.md ] && [ -f results/benchmark_ham10000/benchmark.md ]; then $(BIN)/python -m diffseg.benchmark_docs docs/benchmark.md results/benchmark_isic2017 results/benchmark_ham10000; fi
-	$(BIN)/python -m diffseg.expectations README.md docs/default_run.md docs/validation.md $(wildcard docs/benchmark.md)
+	if [ -f results/benchmark_isic2017/benchmark.md ] && [ -f results/benchmark_ham10000/benchmark.md ]; then $(BIN)/python -m diffseg.reports.benchmark_docs docs/benchmark.md results/benchmark_isic2017 results/benchmark_ham10000; fi
+	$(BIN)/python -m diffseg.reports.expectations README.md docs/default_run.md docs/validation.md $(wildcard docs/benchmark.md)
 
 ## test: lint, unit tests and the end-to-end pipeline test.
 test: $(BIN)/.installed-dev $(BIN)/.browser $(BIN)/.slurm

@@ -26,9 +26,9 @@ rule all:
 
 
 # A job killed mid-write leaves a hidden temporary beside its output; remove those of earlier runs
-# (only when no other run holds locks here, see diffseg.run_start).
+# (only when no other run holds locks here, see diffseg.runtime.run_start).
 onstart:
-    from diffseg.run_start import sweep_killed_writes
+    from diffseg.runtime.run_start import sweep_killed_writes
 
     sweep_killed_writes(
         "results",

@@ -26,9 +26,9 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from diffseg.atomic import write_csv
-from diffseg.download import ISIC2018_SPLIT_SIZES
-from diffseg.store import MANIFEST_COLUMNS, SKIPPED_COLUMNS
+from diffseg.data.download import ISIC2018_SPLIT_SIZES
+from diffseg.data.store import MANIFEST_COLUMNS, SKIPPED_COLUMNS
+from diffseg.runtime.atomic import write_csv
 
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = Path(sys.executable).with_name("snakemake")

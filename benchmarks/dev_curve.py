@@ -28,23 +28,24 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from diffseg.atomic import write_csv
-from diffseg.breakdown import images_by_size, mean_by_size
-from diffseg.cohort import assign_splits, scan_folder
-from diffseg.device import device_name, pick_device
-from diffseg.extract import ExtractionSettings, iter_differences
-from diffseg.healthy import CROP_SCALES, border_crops
-from diffseg.lesion_views import lesion_training_set
-from diffseg.metrics import bootstrap_ci, ranking_auc, segmentation_scores
-from diffseg.model import load_model
-from diffseg.otsu_baseline import OtsuParams, darkness_map, otsu_segment
-from diffseg.regions import majority_vote
-from diffseg.semantics import HEALTHY, LESION
-from diffseg.shards import evaluation_positions
-from diffseg.splits import DEV_SPLIT, carve_dev_split, official_splits
-from diffseg.store import ImageStore, write_store
-from diffseg.threshold import normalise_map, step_masks
-from diffseg.train import TrainSettings, train_ddpm
+from diffseg.data.cohort import assign_splits, scan_folder
+from diffseg.data.healthy import CROP_SCALES, border_crops
+from diffseg.data.lesion_views import lesion_training_set
+from diffseg.data.shards import evaluation_positions
+from diffseg.data.splits import DEV_SPLIT, carve_dev_split, official_splits
+from diffseg.data.store import ImageStore, write_store
+from diffseg.evaluation.breakdown import images_by_size, mean_by_size
+from diffseg.evaluation.metrics import ranking_auc, segmentation_scores
+from diffseg.evaluation.otsu_baseline import OtsuParams, darkness_map, otsu_segment
+from diffseg.evaluation.statistics import bootstrap_ci
+from diffseg.method.extraction import ExtractionSettings, iter_differences
+from diffseg.method.model import load_model
+from diffseg.method.regions import majority_vote
+from diffseg.method.semantics import HEALTHY, LESION
+from diffseg.method.threshold import normalise_map, step_masks
+from diffseg.method.training import TrainSettings, train_ddpm
+from diffseg.runtime.atomic import write_csv
+from diffseg.runtime.device import device_name, pick_device
 
 # The step sets of config/benchmark_*.yaml's candidates (60 … 150 is the paper's).
 STEP_SETS = {

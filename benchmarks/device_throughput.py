@@ -28,10 +28,10 @@ import torch
 from extraction_speed import bare_forward_rate, make_store, pipeline_rate
 from network_cost import forward_cost
 
-from diffseg.device import device_name, synchronise
-from diffseg.extract import default_batch_size
-from diffseg.model import build_unet
-from diffseg.train import TrainSettings, train_ddpm
+from diffseg.method.extraction import default_batch_size
+from diffseg.method.model import build_unet
+from diffseg.method.training import TrainSettings, train_ddpm
+from diffseg.runtime.device import device_name, synchronise
 
 # (preset, side, training batch, (K0, K1) training steps on CUDA, on the CPU or None to skip there)
 CASES = [

@@ -24,12 +24,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from diffseg.device import pick_device, synchronise
-from diffseg.extract import default_batch_size, extract_shard, predict_noise, step_noise
-from diffseg.model import build_scheduler, build_unet, load_model
-from diffseg.store import ImageStore, write_store
-from diffseg.synthetic import write_synthetic_cohort
-from diffseg.tensors import to_network_input
+from diffseg.data.store import ImageStore, write_store
+from diffseg.data.synthetic import write_synthetic_cohort
+from diffseg.method.extraction import default_batch_size, extract_shard, predict_noise, step_noise
+from diffseg.method.model import build_scheduler, build_unet, load_model
+from diffseg.runtime.device import pick_device, synchronise
+from diffseg.runtime.tensors import to_network_input
 
 STEPS = [60, 70, 80, 90, 100, 110, 120, 130, 140, 150]
 

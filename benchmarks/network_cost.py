@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from diffseg.model import build_unet
+from diffseg.method.model import build_unet
 
 # (preset, input size): the CPU demo at the miniature's and the default's sizes, the paper's preset at 128 px.
 CASES = [("tiny", 32), ("tiny", 64), ("paper", 128)]

@@ -2,7 +2,7 @@
 
 The chosen candidate's DenseCRF, with and without its colour model, fuses every development image
 from the run's mean-mask vote; the same DenseCRF with the colour model fuses it from centred discs
-(`diffseg.seed_ablation.DISC_SEEDS`); Otsu is the training-free reference. Dice at the model's
+(`diffseg.evaluation.seed_ablation.DISC_SEEDS`); Otsu is the training-free reference. Dice at the model's
 resolution against the store's masks. Writes one row per seed and fusion to `--out` (the CSV that
 docs/benchmark.md's seed section is written from).
 
@@ -19,12 +19,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from diffseg.atomic import write_csv
-from diffseg.crf import CRFParams
-from diffseg.maps import read_maps
-from diffseg.metrics import segmentation_scores
-from diffseg.otsu_baseline import OtsuParams, otsu_segment
-from diffseg.seed_ablation import (
+from diffseg.data.maps import read_maps
+from diffseg.data.store import ImageStore
+from diffseg.evaluation.metrics import segmentation_scores
+from diffseg.evaluation.otsu_baseline import OtsuParams, otsu_segment
+from diffseg.evaluation.seed_ablation import (
     DISC_SEEDS,
     OTSU,
     VOTE_SEED,
@@ -33,8 +32,9 @@ from diffseg.seed_ablation import (
     fused_dice,
     summary_row,
 )
-from diffseg.selection import read_choice
-from diffseg.store import ImageStore
+from diffseg.evaluation.selection import read_choice
+from diffseg.method.crf import CRFParams
+from diffseg.runtime.atomic import write_csv
 
 # The candidate's crf settings that are not DenseCRF's parameters (the authors' rounds variant).
 NOT_CRF_PARAMS = ("rounds", "subset", "seed")

@@ -7,7 +7,7 @@ Prints, side by side,
       it scores (the sum over its shards' jobs, each job's interpreter start included). Training is
       shortened (--train-steps): it is a fixed cost, not a per-image one, and shows as its own line;
   (b) the start of one job's interpreter with the package's heavy imports, the fixed part of a job;
-  (c) `diffseg.crf.crf_fuse` on 256×256 synthetic images with a soft ten-step vote (target ≤ 0.1 s).
+  (c) `diffseg.method.crf.crf_fuse` on 256×256 synthetic images with a soft ten-step vote (target ≤ 0.1 s).
 
     PYTHONPATH=src nice python benchmarks/stage_costs.py [--cores 2] [--train-steps 60]
 """
@@ -27,8 +27,8 @@ import yaml
 from dag_build import REPO, workflow_folder
 from stage_memory import run_pipeline, stage_benchmarks
 
-from diffseg.crf import CRFParams, crf_fuse
-from diffseg.synthetic import synthesise_case
+from diffseg.data.synthetic import synthesise_case
+from diffseg.method.crf import CRFParams, crf_fuse
 
 # The stages issue 7 asks for, in pipeline order; the others of a run are shown after them.
 PER_IMAGE_STAGES = ["prepare", "extract_noise", "threshold", "ged", "crf_fuse", "metrics"]
@@ -54,7 +54,7 @@ def default_run_costs(folder: Path, cores: int, train_steps: int) -> tuple[pd.Da
 
 def job_start_seconds(repeats: int = 3) -> float:
     """Fastest start of a fresh interpreter importing what a rule script imports (torch, h5py, the store)."""
-    command = [sys.executable, "-c", "import torch, h5py, diffseg.store, diffseg.extract"]
+    command = [sys.executable, "-c", "import torch, h5py, diffseg.data.store, diffseg.method.extraction"]
     times = []
     for _ in range(repeats):
         start = time.perf_counter()

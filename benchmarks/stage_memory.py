@@ -21,7 +21,7 @@ import pandas as pd
 import yaml
 from dag_build import snakemake_command, workflow_folder
 
-from diffseg.job_costs import benchmark_records
+from diffseg.reports.job_costs import benchmark_records
 
 COHORTS = (200, 2000)
 GROWTH_RATIO, GROWTH_MIB = 1.2, 20
@@ -55,7 +55,7 @@ def run_pipeline(folder: Path, config: dict, cores: int, targets: tuple[str, ...
 
 
 def stage_benchmarks(folder: Path, dataset: str) -> pd.DataFrame:
-    """One row per job of `dataset` from Snakemake's benchmark TSVs (`diffseg.job_costs`): `stage`,
+    """One row per job of `dataset` from Snakemake's benchmark TSVs (`diffseg.reports.job_costs`): `stage`,
     `job` (the TSV's name: `shard-0003`, `train_ddpm`), `s`, `max_rss`."""
     jobs = benchmark_records(folder / "benchmarks" / dataset)
     if jobs.empty:

@@ -1,9 +1,9 @@
 # Snakemake glue: every ablation's pooled per-image scores side by side with the default's.
 import pandas as pd
 
-from diffseg.atomic import write_csv, write_text
-from diffseg.logs import redirect_to
-from diffseg.validation import ablation_markdown, ablation_table, pooled_scores
+from diffseg.reports.validation import ablation_markdown, ablation_table, pooled_scores
+from diffseg.runtime.atomic import write_csv, write_text
+from diffseg.runtime.logs import redirect_to
 
 with redirect_to(snakemake.log[0]) as log:
     settings = snakemake.params.metrics

@@ -1,8 +1,8 @@
 # Snakemake glue: decode a cohort to annotate into a store at the model's resolution, split `predict`.
-from diffseg.annotate import model_image_size, predict_cohort
-from diffseg.atomic import write_csv
-from diffseg.logs import redirect_to
-from diffseg.store import write_store
+from diffseg.data.store import write_store
+from diffseg.reports.annotation import model_image_size, predict_cohort
+from diffseg.runtime.atomic import write_csv
+from diffseg.runtime.logs import redirect_to
 
 with redirect_to(snakemake.log[0]) as log:
     cohort = predict_cohort(snakemake.input.images)

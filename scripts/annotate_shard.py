@@ -1,9 +1,9 @@
 # Snakemake glue: per image of a shard, its lesion area, GED diversity and overlay.
 import pandas as pd
 
-from diffseg.annotate import annotate_shard
-from diffseg.atomic import write_csv
-from diffseg.logs import redirect_to
+from diffseg.reports.annotation import annotate_shard
+from diffseg.runtime.atomic import write_csv
+from diffseg.runtime.logs import redirect_to
 
 with redirect_to(snakemake.log[0]):
     table = annotate_shard(

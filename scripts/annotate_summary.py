@@ -1,9 +1,9 @@
 # Snakemake glue: every shard's rows in one CSV, flagged and sorted by uncertainty, and the page to review.
 import pandas as pd
 
-from diffseg.annotate import combine_annotations, summary_html
-from diffseg.atomic import write_csv, write_text
-from diffseg.logs import redirect_to
+from diffseg.reports.annotation import combine_annotations, summary_html
+from diffseg.runtime.atomic import write_csv, write_text
+from diffseg.runtime.logs import redirect_to
 
 with redirect_to(snakemake.log[0]) as log:
     params = snakemake.params

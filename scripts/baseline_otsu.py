@@ -1,11 +1,11 @@
 # Snakemake glue: the training-free baseline on the images of one shard.
 import numpy as np
 
-from diffseg.logs import redirect_to
-from diffseg.maps import write_maps
-from diffseg.otsu_baseline import OtsuParams, otsu_segment
-from diffseg.shards import store_shard
-from diffseg.store import ImageStore
+from diffseg.data.maps import write_maps
+from diffseg.data.shards import store_shard
+from diffseg.data.store import ImageStore
+from diffseg.evaluation.otsu_baseline import OtsuParams, otsu_segment
+from diffseg.runtime.logs import redirect_to
 
 with redirect_to(snakemake.log[0]):
     params = OtsuParams(**snakemake.params.otsu)

@@ -3,15 +3,15 @@ from pathlib import Path
 
 import pandas as pd
 
-from diffseg.atomic import write_text
-from diffseg.benchmark import CrossDataset, Selection, benchmark_document, ddpm_images_line
-from diffseg.breakdown import breakdown_sections
-from diffseg.documents import run_facts
-from diffseg.job_costs import benchmark_records, stage_costs, stage_costs_markdown
-from diffseg.label_efficiency import read_worth
-from diffseg.logs import redirect_to
-from diffseg.provenance import job_records, provenance_markdown
-from diffseg.selection import read_choice
+from diffseg.evaluation.breakdown import breakdown_sections
+from diffseg.evaluation.label_efficiency import read_worth
+from diffseg.evaluation.selection import read_choice
+from diffseg.reports.benchmark import CrossDataset, Selection, benchmark_document, ddpm_images_line
+from diffseg.reports.documents import run_facts
+from diffseg.reports.job_costs import benchmark_records, stage_costs, stage_costs_markdown
+from diffseg.runtime.atomic import write_text
+from diffseg.runtime.logs import redirect_to
+from diffseg.runtime.provenance import job_records, provenance_markdown
 
 
 def read(path):

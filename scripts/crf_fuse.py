@@ -1,8 +1,8 @@
 # Snakemake glue: DenseCRF fusion of the per-step masks with the image.
-from diffseg.crf import CRFParams, crf_shard
-from diffseg.logs import redirect_to
-from diffseg.pngs import write_fused_masks
-from diffseg.store import ImageStore
+from diffseg.data.pngs import write_fused_masks
+from diffseg.data.store import ImageStore
+from diffseg.method.crf import CRFParams, crf_shard
+from diffseg.runtime.logs import redirect_to
 
 with redirect_to(snakemake.log[0]):
     settings = dict(snakemake.params.crf)

@@ -1,6 +1,6 @@
 # Snakemake glue: download, verify and extract ISIC 2018 Task 1 into a folder cohort.
-from diffseg.download import fetch_isic2018
-from diffseg.logs import redirect_to
+from diffseg.data.download import fetch_isic2018
+from diffseg.runtime.logs import redirect_to
 
 with redirect_to(snakemake.log[0]) as log:
     cohort = fetch_isic2018(snakemake.params.dest, base_url=snakemake.params.base_url)

@@ -1,12 +1,12 @@
 # Snakemake glue: noise differences under two semantics for the images of one shard.
 import torch
 
-from diffseg.device import pick_device
-from diffseg.extract import extract_shard
-from diffseg.logs import redirect_to
-from diffseg.model import load_model
-from diffseg.shards import store_shard
-from diffseg.store import ImageStore
+from diffseg.data.shards import store_shard
+from diffseg.data.store import ImageStore
+from diffseg.method.extraction import extract_shard
+from diffseg.method.model import load_model
+from diffseg.runtime.device import pick_device
+from diffseg.runtime.logs import redirect_to
 
 with redirect_to(snakemake.log[0]) as log:
     torch.set_num_threads(snakemake.threads)

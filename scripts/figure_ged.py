@@ -1,13 +1,13 @@
 # Snakemake glue: GED histogram, and GED diversity against the Dice of the fused mask.
-from diffseg.figures import save_figure
-from diffseg.figures.charts import (
+from diffseg.reports.figures import save_figure
+from diffseg.reports.figures.charts import (
     GED_COLUMNS,
     SCORES_COLUMNS,
     diversity_dice_figure,
     ged_histogram_figure,
     read_table,
 )
-from diffseg.logs import redirect_to
+from diffseg.runtime.logs import redirect_to
 
 with redirect_to(snakemake.log[0]):
     ged = read_table(snakemake.input.ged, GED_COLUMNS)

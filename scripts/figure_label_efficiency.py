@@ -1,10 +1,10 @@
 # Snakemake glue: the label-efficiency curve with DiffSeg + DenseCRF and Otsu as horizontal bands.
-from diffseg.figures import save_figure
-from diffseg.figures.charts import read_table
-from diffseg.figures.label_efficiency import CURVE_COLUMNS, REFERENCE_COLUMNS, label_efficiency_figure
-from diffseg.label_efficiency import read_worth
-from diffseg.logs import redirect_to
-from diffseg.table import REFERENCE
+from diffseg.evaluation.label_efficiency import read_worth
+from diffseg.evaluation.table import REFERENCE
+from diffseg.reports.figures import save_figure
+from diffseg.reports.figures.charts import read_table
+from diffseg.reports.figures.label_efficiency import CURVE_COLUMNS, REFERENCE_COLUMNS, label_efficiency_figure
+from diffseg.runtime.logs import redirect_to
 
 with redirect_to(snakemake.log[0]):
     table = read_table(snakemake.input.table, REFERENCE_COLUMNS)

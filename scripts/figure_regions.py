@@ -1,8 +1,8 @@
 # Snakemake glue: Fig. 4/5, consistent and ambiguous regions over the image.
-from diffseg.figures import save_figure
-from diffseg.figures.panels import read_regions_examples, regions_panel
-from diffseg.logs import redirect_to
-from diffseg.store import ImageStore
+from diffseg.data.store import ImageStore
+from diffseg.reports.figures import save_figure
+from diffseg.reports.figures.panels import read_regions_examples, regions_panel
+from diffseg.runtime.logs import redirect_to
 
 with redirect_to(snakemake.log[0]), ImageStore(snakemake.input.store) as store:
     examples = read_regions_examples(snakemake.input.regions, store, snakemake.params.examples)

@@ -2,17 +2,17 @@
 # masks and the GED summary as an HTML page.
 from pathlib import Path
 
-from diffseg.atomic import write_text
-from diffseg.breakdown import (
+from diffseg.evaluation.breakdown import (
     MASK_COVERAGE_HEADING,
     SIZE_BINS_HEADING,
     dice_by_size_cells,
     mask_coverage_cells,
 )
-from diffseg.figures import save_figure
-from diffseg.figures.charts import TABLE1_COLUMNS, read_table, table1_figure
-from diffseg.figures.tables import markdown_notes, metric_tables_html
-from diffseg.logs import redirect_to
+from diffseg.reports.figures import save_figure
+from diffseg.reports.figures.charts import TABLE1_COLUMNS, read_table, table1_figure
+from diffseg.reports.figures.tables import markdown_notes, metric_tables_html
+from diffseg.runtime.atomic import write_text
+from diffseg.runtime.logs import redirect_to
 
 
 def notes(path):

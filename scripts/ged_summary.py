@@ -1,10 +1,10 @@
 # Snakemake glue: per-image GED of all shards, and the cohort summary with bootstrap CIs.
 import pandas as pd
 
-from diffseg.atomic import write_csv
-from diffseg.ged import GED_MEASURES
-from diffseg.logs import redirect_to
-from diffseg.table import column_summary
+from diffseg.evaluation.table import column_summary
+from diffseg.method.ged import GED_MEASURES
+from diffseg.runtime.atomic import write_csv
+from diffseg.runtime.logs import redirect_to
 
 with redirect_to(snakemake.log[0]):
     settings = snakemake.params.metrics

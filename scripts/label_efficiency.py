@@ -1,11 +1,11 @@
 # Snakemake glue: the label-efficiency curve of the test split and DiffSeg + DenseCRF's place on it.
 import pandas as pd
 
-from diffseg.atomic import write_csv
-from diffseg.benchmark import split_counts
-from diffseg.label_efficiency import label_efficiency, worth_table
-from diffseg.logs import redirect_to
-from diffseg.table import REFERENCE
+from diffseg.evaluation.label_efficiency import label_efficiency, worth_table
+from diffseg.evaluation.table import REFERENCE
+from diffseg.reports.benchmark import split_counts
+from diffseg.runtime.atomic import write_csv
+from diffseg.runtime.logs import redirect_to
 
 with redirect_to(snakemake.log[0]) as log:
     settings = snakemake.params.metrics

@@ -2,12 +2,12 @@
 import numpy as np
 import pandas as pd
 
-from diffseg.atomic import write_csv
-from diffseg.evaluate import score_shard
-from diffseg.label_efficiency import budget_method
-from diffseg.logs import redirect_to
-from diffseg.maps import read_maps
-from diffseg.store import ImageStore
+from diffseg.data.maps import read_maps
+from diffseg.data.store import ImageStore
+from diffseg.evaluation.label_efficiency import budget_method
+from diffseg.evaluation.scoring import score_shard
+from diffseg.runtime.atomic import write_csv
+from diffseg.runtime.logs import redirect_to
 
 
 def probability(path):

@@ -1,12 +1,12 @@
 # Snakemake glue: U-Net lesion probabilities for the images of one shard.
 import torch
 
-from diffseg.device import pick_device
-from diffseg.logs import redirect_to
-from diffseg.maps import write_maps
-from diffseg.shards import store_shard
-from diffseg.store import ImageStore
-from diffseg.unet_baseline import predict_unet
+from diffseg.data.maps import write_maps
+from diffseg.data.shards import store_shard
+from diffseg.data.store import ImageStore
+from diffseg.evaluation.unet_baseline import predict_unet
+from diffseg.runtime.device import pick_device
+from diffseg.runtime.logs import redirect_to
 
 with redirect_to(snakemake.log[0]):
     torch.set_num_threads(snakemake.threads)

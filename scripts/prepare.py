@@ -1,12 +1,12 @@
 # Snakemake glue: decode every image once into the HDF5 store at model resolution.
 from pathlib import Path
 
-from diffseg.atomic import write_csv
-from diffseg.cohort import COHORT_COLUMNS, assign_splits, scan_folder
-from diffseg.folds import fold_splits
-from diffseg.logs import redirect_to
-from diffseg.splits import carve_dev_split, held_out_cohort, official_splits
-from diffseg.store import write_store
+from diffseg.data.cohort import COHORT_COLUMNS, assign_splits, scan_folder
+from diffseg.data.folds import fold_splits
+from diffseg.data.splits import carve_dev_split, held_out_cohort, official_splits
+from diffseg.data.store import write_store
+from diffseg.runtime.atomic import write_csv
+from diffseg.runtime.logs import redirect_to
 
 with redirect_to(snakemake.log[0]) as log:
     params = snakemake.params

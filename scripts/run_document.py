@@ -3,11 +3,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from diffseg.atomic import write_text
-from diffseg.breakdown import breakdown_sections
-from diffseg.documents import run_document, run_facts
-from diffseg.logs import redirect_to
-from diffseg.provenance import job_records, provenance_markdown
+from diffseg.evaluation.breakdown import breakdown_sections
+from diffseg.reports.documents import run_document, run_facts
+from diffseg.runtime.atomic import write_text
+from diffseg.runtime.logs import redirect_to
+from diffseg.runtime.provenance import job_records, provenance_markdown
 
 with redirect_to(snakemake.log[0]):
     params = snakemake.params

@@ -1,9 +1,9 @@
-# Snakemake glue: the post-training settings chosen on the development split (diffseg.selection).
+# Snakemake glue: the post-training settings chosen on the development split (diffseg.evaluation.selection).
 import pandas as pd
 
-from diffseg.atomic import write_csv, write_text
-from diffseg.logs import redirect_to
-from diffseg.selection import selection_markdown, selection_table, write_choice
+from diffseg.evaluation.selection import selection_markdown, selection_table, write_choice
+from diffseg.runtime.atomic import write_csv, write_text
+from diffseg.runtime.logs import redirect_to
 
 with redirect_to(snakemake.log[0]) as log:
     settings, candidates = snakemake.params.metrics, snakemake.params.candidates

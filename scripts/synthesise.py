@@ -1,6 +1,6 @@
 # Snakemake glue: write the embedded synthetic cohort as a folder cohort.
-from diffseg.logs import redirect_to
-from diffseg.synthetic import write_synthetic_cohort
+from diffseg.data.synthetic import write_synthetic_cohort
+from diffseg.runtime.logs import redirect_to
 
 with redirect_to(snakemake.log[0]) as log:
     settings = snakemake.params.synthetic

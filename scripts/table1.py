@@ -2,10 +2,16 @@
 # frame-covering masks (CSV and Markdown).
 import pandas as pd
 
-from diffseg.atomic import write_csv, write_text
-from diffseg.breakdown import write_breakdown
-from diffseg.logs import redirect_to
-from diffseg.table import compared_methods, per_step_summary, table1, table1_markdown, uncertainty_correlation
+from diffseg.evaluation.breakdown import write_breakdown
+from diffseg.evaluation.table import (
+    compared_methods,
+    per_step_summary,
+    table1,
+    table1_markdown,
+    uncertainty_correlation,
+)
+from diffseg.runtime.atomic import write_csv, write_text
+from diffseg.runtime.logs import redirect_to
 
 with redirect_to(snakemake.log[0]) as log:
     settings = snakemake.params.metrics

@@ -1,7 +1,7 @@
 # Snakemake glue: one binary segmentation per noise-addition step.
-from diffseg.logs import redirect_to
-from diffseg.pngs import write_step_mask_pngs
-from diffseg.threshold import threshold_shard
+from diffseg.data.pngs import write_step_mask_pngs
+from diffseg.method.threshold import threshold_shard
+from diffseg.runtime.logs import redirect_to
 
 with redirect_to(snakemake.log[0]):
     settings = snakemake.params.threshold

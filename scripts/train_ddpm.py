@@ -2,14 +2,14 @@
 # network, two independent ones, or the authors' fine-tuned pair: semantics.model).
 import torch
 
-from diffseg.device import pick_device
-from diffseg.errors import ConfigError
-from diffseg.healthy import healthy_training_set, own_skin_per_lesion
-from diffseg.logs import redirect_to
-from diffseg.semantic_training import train_semantics
-from diffseg.shards import evaluation_positions
-from diffseg.store import ImageStore
-from diffseg.train import TrainSettings
+from diffseg.data.healthy import healthy_training_set, own_skin_per_lesion
+from diffseg.data.shards import evaluation_positions
+from diffseg.data.store import ImageStore
+from diffseg.method.semantic_training import train_semantics
+from diffseg.method.training import TrainSettings
+from diffseg.runtime.device import pick_device
+from diffseg.runtime.errors import ConfigError
+from diffseg.runtime.logs import redirect_to
 
 with redirect_to(snakemake.log[0]):
     torch.set_num_threads(snakemake.threads)

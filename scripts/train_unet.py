@@ -1,13 +1,13 @@
 # Snakemake glue: the supervised U-Net baseline on the training split, with its masks; with a budget,
-# on a seeded subset of that many masks (the label-efficiency curve, diffseg.label_efficiency).
+# on a seeded subset of that many masks (the label-efficiency curve, diffseg.evaluation.label_efficiency).
 import numpy as np
 import torch
 
-from diffseg.device import pick_device
-from diffseg.label_efficiency import budget_subset
-from diffseg.logs import redirect_to
-from diffseg.store import ImageStore
-from diffseg.unet_baseline import UNetSettings, train_unet
+from diffseg.data.store import ImageStore
+from diffseg.evaluation.label_efficiency import budget_subset
+from diffseg.evaluation.unet_baseline import UNetSettings, train_unet
+from diffseg.runtime.device import pick_device
+from diffseg.runtime.logs import redirect_to
 
 with redirect_to(snakemake.log[0]) as log:
     torch.set_num_threads(snakemake.threads)

@@ -2,11 +2,11 @@
 # Dice by lesion size and the empty and frame-covering masks.
 import pandas as pd
 
-from diffseg.atomic import write_csv, write_text
-from diffseg.breakdown import write_breakdown
-from diffseg.logs import redirect_to
-from diffseg.table import table1, table1_markdown, uncertainty_correlation
-from diffseg.validation import per_fold_dice, pooled_scores
+from diffseg.evaluation.breakdown import write_breakdown
+from diffseg.evaluation.table import table1, table1_markdown, uncertainty_correlation
+from diffseg.reports.validation import per_fold_dice, pooled_scores
+from diffseg.runtime.atomic import write_csv, write_text
+from diffseg.runtime.logs import redirect_to
 
 with redirect_to(snakemake.log[0]) as log:
     settings = snakemake.params.metrics

@@ -10,7 +10,12 @@ import pandas as pd
 import pytest
 import yaml
 
-from diffseg.annotate import (
+from diffseg.data.images import label_at_original_size, read_rgb, resize_rgb, write_png
+from diffseg.data.maps import write_maps
+from diffseg.data.pngs import write_fused_masks
+from diffseg.method.ged import ged_diversity
+from diffseg.method.regions import CONSISTENT_RGB, regions_shard
+from diffseg.reports.annotation import (
     ANNOTATION_COLUMNS,
     OUTLINE_RGB,
     annotate_shard,
@@ -21,13 +26,7 @@ from diffseg.annotate import (
     review_cutoff,
     summary_html,
 )
-from diffseg.errors import BadInputError, ConfigError
-from diffseg.evaluate import label_at_original_size
-from diffseg.ged import ged_diversity
-from diffseg.images import read_rgb, resize_rgb, write_png
-from diffseg.maps import write_maps
-from diffseg.pngs import write_fused_masks
-from diffseg.regions import CONSISTENT_RGB, regions_shard
+from diffseg.runtime.errors import BadInputError, ConfigError
 
 from conftest import run_snakemake
 
@@ -64,7 +63,7 @@ def annotated_shard(tmp_path):
     steps[1, 0, 2:8, 2:8], steps[1, 1, 2:14, 2:14], steps[1, 2, 8:14, 8:14] = 1, 1, 1
     index, ids = np.array([0, 1]), ["same", "mixed"]
     write_maps(tmp_path / "steps.h5", index, ids, masks=steps)
-    with h5py.File(tmp_path / "steps.h5", "a") as h5:  # the per-step layout of diffseg.threshold
+    with h5py.File(tmp_path / "steps.h5", "a") as h5:  # the per-step layout of diffseg.method.threshold
         h5["steps"] = np.array([60, 100, 150])
     regions_shard(tmp_path / "steps.h5", tmp_path / "regions.h5")
     posterior = steps.mean(axis=1, dtype=np.float32)
@@ -175,8 +174,8 @@ def test_summary_lists_every_image_most_uncertain_first_and_highlights_flagged_r
 
 def test_annotate_target_writes_masks_overlays_table_and_summary(tmp_path):
     """`snakemake annotate` on six unlabelled images with a model trained here for a few steps."""
-    from diffseg.synthetic import write_synthetic_cohort
-    from diffseg.train import TrainSettings, train_ddpm
+    from diffseg.data.synthetic import write_synthetic_cohort
+    from diffseg.method.training import TrainSettings, train_ddpm
 
     cohort = write_synthetic_cohort(tmp_path / "clinic", n_lesion=6, n_healthy=0, size=48, seed=1)
     images = np.stack([resize_rgb(read_rgb(path), 32) for path in cohort["image_path"]])

@@ -34,12 +34,12 @@ from image_files import jpeg_bytes, noise_rgb
 from PIL import Image
 from test_report import embedded
 
-from diffseg.atomic import temporaries, write_csv
-from diffseg.cohort import assign_splits, scan_folder
-from diffseg.errors import BadInputError, ConfigError
-from diffseg.maps import read_maps, write_maps
-from diffseg.model import build_unet, load_model, save_model
-from diffseg.store import ImageStore, write_store
+from diffseg.data.cohort import assign_splits, scan_folder
+from diffseg.data.maps import read_maps, write_maps
+from diffseg.data.store import ImageStore, write_store
+from diffseg.method.model import build_unet, load_model, save_model
+from diffseg.runtime.atomic import temporaries, write_csv
+from diffseg.runtime.errors import BadInputError, ConfigError
 
 from conftest import REPO, run_snakemake
 
@@ -294,8 +294,8 @@ def test_unicode_and_spaces_in_paths(tmp_path):
 PEAK_PROBE = """
 import json, re, sys, warnings
 warnings.simplefilter("error")  # a decompression-bomb warning would fail the run
-from diffseg.cohort import assign_splits, scan_folder
-from diffseg.store import write_store
+from diffseg.data.cohort import assign_splits, scan_folder
+from diffseg.data.store import write_store
 cohort = assign_splits(scan_folder(sys.argv[1]), 0.5, seed=0)
 manifest, skipped = write_store(sys.argv[2], cohort, 64, "folder", on_bad_image="fail")
 # VmHWM, not ru_maxrss: Linux carries ru_maxrss over from the forking pytest process.
@@ -341,7 +341,7 @@ def test_truncated_maps_shard_says_to_delete_it(tmp_path):
 
 
 def test_truncated_training_checkpoint_says_to_delete_it(tmp_path):
-    from diffseg.train import CHECKPOINT_NAME, TrainSettings, train_ddpm
+    from diffseg.method.training import CHECKPOINT_NAME, TrainSettings, train_ddpm
 
     images, labels = np.zeros((4, 8, 8, 3), np.uint8), np.array([0, 1, 0, 1])
     settings = TrainSettings(steps=2, batch_size=2, checkpoint_every=1)

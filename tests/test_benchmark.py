@@ -16,8 +16,8 @@ import pytest
 import yaml
 from PIL import Image
 
-from diffseg.figures import DPI
-from diffseg.figures.label_efficiency import HEIGHT, WIDTH
+from diffseg.reports.figures import DPI
+from diffseg.reports.figures.label_efficiency import HEIGHT, WIDTH
 
 from conftest import linked_sample, run_snakemake
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from diffseg.benchmark import ddpm_images_line
-from diffseg.benchmark_docs import combined_document, demoted, figures_shown, write_combined
+from diffseg.reports.benchmark import ddpm_images_line
+from diffseg.reports.benchmark_docs import combined_document, demoted, figures_shown, write_combined
 
 DOCUMENT = """# Benchmark {name}
 

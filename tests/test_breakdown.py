@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from diffseg.breakdown import (
+from diffseg.evaluation.breakdown import (
     MASK_COVERAGE_HEADING,
     SIZE_BINS,
     SIZE_BINS_HEADING,

@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from diffseg.cohort import COHORT_COLUMNS, assign_splits, scan_folder, split_hash
-from diffseg.errors import BadInputError
+from diffseg.data.cohort import COHORT_COLUMNS, assign_splits, scan_folder, split_hash
+from diffseg.runtime.errors import BadInputError
 
 
 def _image(path: Path, value: int = 100) -> Path:

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from test_crf import dice, disc, lesion_image
 
-from diffseg.colour_model import MIN_SEED_PIXELS, mix_colour_model, seeded_colour_posterior
-from diffseg.crf import CRFParams, crf_fuse
+from diffseg.method.colour_model import MIN_SEED_PIXELS, mix_colour_model, seeded_colour_posterior
+from diffseg.method.crf import CRFParams, crf_fuse
 
 
 def partial_vote(size: int = 64, radius: float = 8) -> np.ndarray:

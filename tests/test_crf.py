@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from diffseg.crf import CRFParams, crf_fuse, crf_rounds, crf_shard
-from diffseg.errors import BadInputError, ConfigError
-from diffseg.evaluate import label_at_original_size
-from diffseg.maps import read_maps, write_maps
-from diffseg.metrics import segmentation_scores
+from diffseg.data.images import label_at_original_size
+from diffseg.data.maps import read_maps, write_maps
+from diffseg.evaluation.metrics import segmentation_scores
+from diffseg.method.crf import CRFParams, crf_fuse, crf_rounds, crf_shard
+from diffseg.runtime.errors import BadInputError, ConfigError
 
 
 def disc(size: int, radius: float) -> np.ndarray:

@@ -22,42 +22,42 @@ SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
 # The schema sections whose settings each module's keywords and settings fields stand for; a name
 # found in several sections is the first one's.
 SECTIONS = {
-    "diffseg.annotate": ("annotate",),
-    "diffseg.cohort": ("dataset",),
-    "diffseg.crf": ("crf",),
-    "diffseg.download": ("dataset.isic2018",),
-    "diffseg.extract": ("extraction", "difference"),
-    "diffseg.folds": ("validation",),
-    "diffseg.healthy": ("healthy",),
-    "diffseg.metrics": ("metrics",),
-    "diffseg.model": ("model",),
-    "diffseg.otsu_baseline": ("otsu",),
-    "diffseg.semantic_training": ("semantics", "train"),
-    "diffseg.store": ("dataset",),
-    "diffseg.synthetic": ("dataset.synthetic", "dataset"),
-    "diffseg.table": ("metrics",),
-    "diffseg.threshold": ("threshold",),
-    "diffseg.train": ("train",),
-    "diffseg.unet_baseline": ("unet",),
-    "diffseg.validation": ("metrics",),
+    "diffseg.reports.annotation": ("annotate",),
+    "diffseg.data.cohort": ("dataset",),
+    "diffseg.method.crf": ("crf",),
+    "diffseg.data.download": ("dataset.isic2018",),
+    "diffseg.method.extraction": ("extraction", "difference"),
+    "diffseg.data.folds": ("validation",),
+    "diffseg.data.healthy": ("healthy",),
+    "diffseg.evaluation.metrics": ("metrics",),
+    "diffseg.method.model": ("model",),
+    "diffseg.evaluation.otsu_baseline": ("otsu",),
+    "diffseg.method.semantic_training": ("semantics", "train"),
+    "diffseg.data.store": ("dataset",),
+    "diffseg.data.synthetic": ("dataset.synthetic", "dataset"),
+    "diffseg.evaluation.table": ("metrics",),
+    "diffseg.method.threshold": ("threshold",),
+    "diffseg.method.training": ("train",),
+    "diffseg.evaluation.unet_baseline": ("unet",),
+    "diffseg.reports.validation": ("metrics",),
 }
 # Settings the library spells otherwise than the schema: module -> {library name: "section.key"}.
 RENAMED = {
-    "diffseg.annotate": {"cutoff": "annotate.review_cutoff", "quantile": "annotate.review_quantile"},
-    "diffseg.extract": {
+    "diffseg.reports.annotation": {"cutoff": "annotate.review_cutoff", "quantile": "annotate.review_quantile"},
+    "diffseg.method.extraction": {
         "base_seed": "extraction.seed",
         "semantic_a": "semantics.a",
         "semantic_b": "semantics.b",
     },
-    "diffseg.metrics": {"n_resamples": "metrics.bootstrap"},
-    "diffseg.synthetic": {"size": "dataset.synthetic.image_size"},
-    "diffseg.table": {"n_resamples": "metrics.bootstrap"},
-    "diffseg.validation": {"n_resamples": "metrics.bootstrap"},
+    "diffseg.evaluation.metrics": {"n_resamples": "metrics.bootstrap"},
+    "diffseg.data.synthetic": {"size": "dataset.synthetic.image_size"},
+    "diffseg.evaluation.table": {"n_resamples": "metrics.bootstrap"},
+    "diffseg.reports.validation": {"n_resamples": "metrics.bootstrap"},
 }
 # Keywords named like a schema key of their module's sections that are another setting, and why.
 OTHER_SETTINGS = {
-    ("diffseg.model", "load_model", "preset"): "None skips the architecture check; it chooses no preset",
-    ("diffseg.unet_baseline", "predict_unet", "batch_size"): "the inference batch; unet.batch_size trains",
+    ("diffseg.method.model", "load_model", "preset"): "None skips the architecture check; it chooses no preset",
+    ("diffseg.evaluation.unet_baseline", "predict_unet", "batch_size"): "the inference batch; unet.batch_size trains",
 }
 
 
@@ -140,14 +140,14 @@ def test_every_settings_dataclass_and_the_known_settings_are_checked():
     }
     assert fields - checked == set(), "settings fields the schema does not hold"
     assert {
-        ("diffseg.train", "TrainSettings", "steps"),
-        ("diffseg.unet_baseline", "UNetSettings", "steps"),
-        ("diffseg.threshold", "threshold_shard", "method"),
-        ("diffseg.threshold", "step_masks", "fill_holes"),
-        ("diffseg.crf", "crf_shard", "rounds"),
-        ("diffseg.healthy", "healthy_training_set", "crop_fraction"),
-        ("diffseg.extract", "extract_shard", "batch_size"),
-        ("diffseg.synthetic", "write_synthetic_cohort", "seed"),
+        ("diffseg.method.training", "TrainSettings", "steps"),
+        ("diffseg.evaluation.unet_baseline", "UNetSettings", "steps"),
+        ("diffseg.method.threshold", "threshold_shard", "method"),
+        ("diffseg.method.threshold", "step_masks", "fill_holes"),
+        ("diffseg.method.crf", "crf_shard", "rounds"),
+        ("diffseg.data.healthy", "healthy_training_set", "crop_fraction"),
+        ("diffseg.method.extraction", "extract_shard", "batch_size"),
+        ("diffseg.data.synthetic", "write_synthetic_cohort", "seed"),
     } <= checked
 
 

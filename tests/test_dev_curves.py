@@ -11,9 +11,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from diffseg.dev_curves import COMMITTED_CURVES, best_step_sets, dev_curve_section, read_curves
-from diffseg.store import ImageStore
-from diffseg.synthetic import write_synthetic_cohort
+from diffseg.data.store import ImageStore
+from diffseg.data.synthetic import write_synthetic_cohort
+from diffseg.evaluation.dev_curves import COMMITTED_CURVES, best_step_sets, dev_curve_section, read_curves
 
 from conftest import REPO
 

@@ -7,8 +7,8 @@ import logging
 import pytest
 import torch
 
-from diffseg.device import device_name, pick_device, synchronise
-from diffseg.errors import ConfigError
+from diffseg.runtime.device import device_name, pick_device, synchronise
+from diffseg.runtime.errors import ConfigError
 
 
 def test_the_cpu_is_chosen_without_a_gpu_and_named_with_its_threads(caplog, monkeypatch):

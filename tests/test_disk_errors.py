@@ -3,7 +3,7 @@
 Every write is real: ENOSPC from a small tmpfs, EROFS from a read-only tmpfs (both need root, as in
 CI), ENOTDIR from a file where the results folder should be, EACCES from a read-only folder (for root,
 with the capability to override permissions dropped). A stage runs as a rule script does: inside
-`diffseg.logs.redirect_to(log)`, in its own process. What the user sees is the last line of stderr and
+`diffseg.runtime.logs.redirect_to(log)`, in its own process. What the user sees is the last line of stderr and
 of the stage's log, with no traceback; no temporary is left behind.
 """
 
@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from diffseg.atomic import temporaries
-from diffseg.logs import known_failure
+from diffseg.runtime.atomic import temporaries
+from diffseg.runtime.logs import known_failure
 
 from conftest import MINIATURE, REPO, run_snakemake
 
@@ -30,14 +30,14 @@ STAGE = """
 import sys
 import numpy as np
 import pandas as pd
-from diffseg.logs import redirect_to
+from diffseg.runtime.logs import redirect_to
 
 kind, target, log_path = sys.argv[1:4]
 with redirect_to(log_path):
     rng = np.random.default_rng(0)
     if kind == "store":
-        from diffseg.images import write_png
-        from diffseg.store import write_store
+        from diffseg.data.images import write_png
+        from diffseg.data.store import write_store
         paths = [f"{sys.argv[4]}/im{i}.png" for i in range(30)]
         for path in paths:
             write_png(path, rng.integers(0, 255, (64, 64, 3), dtype=np.uint8))
@@ -45,18 +45,18 @@ with redirect_to(log_path):
                                "label": 1, "split": "train"})
         write_store(target, cohort, 64, "folder")
     elif kind == "csv":
-        from diffseg.atomic import write_csv
+        from diffseg.runtime.atomic import write_csv
         write_csv(pd.DataFrame(rng.random((20000, 5))), target)
     elif kind == "png":
-        from diffseg.images import write_png
+        from diffseg.data.images import write_png
         write_png(target, rng.integers(0, 255, (400, 400, 3), dtype=np.uint8))
     elif kind == "checkpoint":
         import torch
-        from diffseg.atomic import atomic_path
+        from diffseg.runtime.atomic import atomic_path
         with atomic_path(target) as tmp:
             torch.save({"weights": torch.rand(100_000)}, tmp)
     elif kind == "model":
-        from diffseg.model import build_unet, save_model
+        from diffseg.method.model import build_unet, save_model
         save_model(build_unet("tiny", 32), target)
 print("written")
 """

@@ -8,8 +8,8 @@ import sys
 
 import pytest
 
-from diffseg.expectations import main as expectations_main
-from diffseg.expectations import render, replace_section, table1_rows
+from diffseg.reports.expectations import main as expectations_main
+from diffseg.reports.expectations import render, replace_section, table1_rows
 
 from conftest import REPO
 
@@ -122,8 +122,8 @@ def _run_document(name: str, otsu: str, crf: str, otsu_minus_crf: str, p_holm: s
 
 
 def test_readme_benchmark_table_comes_from_the_benchmark_page():
-    from diffseg.benchmark_docs import combined_document
-    from diffseg.expectations import benchmark_lines, benchmark_runs
+    from diffseg.reports.benchmark_docs import combined_document
+    from diffseg.reports.expectations import benchmark_lines, benchmark_runs
 
     page = combined_document({
         "benchmark_isic2017": _run_document("benchmark_isic2017", "0.700 ± 0.1 [0.680, 0.720]",

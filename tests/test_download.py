@@ -22,7 +22,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from diffseg.download import (
+from diffseg.data.download import (
     COMPLETE_MARKER,
     ISIC2018_ARCHIVES,
     DownloadError,
@@ -30,7 +30,7 @@ from diffseg.download import (
     extract_zip,
     fetch_isic2018,
 )
-from diffseg.errors import BadInputError
+from diffseg.runtime.errors import BadInputError
 
 from conftest import ISIC_SAMPLE, require_sample
 

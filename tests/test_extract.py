@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from diffseg.extract import (
+from diffseg.data.store import ImageStore, write_store
+from diffseg.data.synthetic import write_synthetic_cohort
+from diffseg.method.extraction import (
     ExtractionSettings,
     extract_shard,
     join_shards,
@@ -17,10 +19,8 @@ from diffseg.extract import (
     reduce_difference,
     step_noise,
 )
-from diffseg.model import build_unet
-from diffseg.store import ImageStore, write_store
-from diffseg.synthetic import write_synthetic_cohort
-from diffseg.threshold import step_masks
+from diffseg.method.model import build_unet
+from diffseg.method.threshold import step_masks
 
 SIZE = 16
 STEPS = [60, 150]
@@ -129,7 +129,7 @@ def test_joined_shards_read_as_one_file_after_the_folder_moves(unet, store_path,
 def test_a_guidance_scale_on_the_difference_changes_no_mask():
     # Classifier-free guidance at scale s predicts ε_null + s · (ε_c − ε_null) under each label c, so
     # the guided difference is s · (ε_a − ε_b): the map grows s-fold, and the per-image scaling of
-    # diffseg.threshold undoes it. docs/method.md §2 says so instead of offering a setting that does nothing.
+    # diffseg.method.threshold undoes it. docs/method.md §2 says so instead of offering a setting that does nothing.
     generator = torch.Generator().manual_seed(0)
     eps_null, eps_a, eps_b = (torch.randn(2, 3, 16, 16, generator=generator) for _ in range(3))
     plain = reduce_difference(eps_a, eps_b, "abs_mean").numpy()

@@ -1,8 +1,8 @@
 """Faults: kill -9 of the whole run at prepare, at CRF fusion and during `annotate`, then the same command.
 
 The rerun completes, its results equal an uninterrupted run's, and nothing half-written or temporary
-survives under results/: a killed writer leaves only a hidden temporary (diffseg.atomic), which the
-next run sweeps at its start (diffseg.run_start, the Snakefile's `onstart`). kill -9 during training
+survives under results/: a killed writer leaves only a hidden temporary (diffseg.runtime.atomic), which the
+next run sweeps at its start (diffseg.runtime.run_start, the Snakefile's `onstart`). kill -9 during training
 and extraction is tests/test_resume.py.
 """
 
@@ -22,8 +22,8 @@ import yaml
 from PIL import Image
 from test_resume import kill_when, start, unlock_if_stale
 
-from diffseg.atomic import atomic_path, temporaries
-from diffseg.run_start import sweep_killed_writes
+from diffseg.runtime.atomic import atomic_path, temporaries
+from diffseg.runtime.run_start import sweep_killed_writes
 
 from conftest import REPO, miniature_workdir, run_snakemake, snakemake_command
 
@@ -132,7 +132,7 @@ def test_annotate_killed_then_rerun_equals_an_uninterrupted_annotation(annotated
 
 WRITER = """
 import sys, time
-from diffseg.atomic import atomic_path
+from diffseg.runtime.atomic import atomic_path
 with atomic_path(sys.argv[1]) as tmp, open(tmp, "w") as handle:
     handle.write("half")
     handle.flush()

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from diffseg.breakdown import (
+from diffseg.evaluation.breakdown import (
     MASK_COVERAGE_HEADING,
     SIZE_BINS_HEADING,
     dice_by_size,
@@ -17,9 +17,9 @@ from diffseg.breakdown import (
     mask_coverage,
     mask_coverage_cells,
 )
-from diffseg.errors import BadInputError
-from diffseg.figures import DPI, save_figure
-from diffseg.figures.charts import (
+from diffseg.evaluation.table import SHOWN
+from diffseg.reports.figures import DPI, save_figure
+from diffseg.reports.figures.charts import (
     dice_per_step_figure,
     diversity_dice_figure,
     ged_histogram_figure,
@@ -27,7 +27,7 @@ from diffseg.figures.charts import (
     read_table,
     table1_figure,
 )
-from diffseg.figures.panels import (
+from diffseg.reports.figures.panels import (
     PANEL_INCHES,
     CrfExample,
     NoiseExample,
@@ -41,8 +41,8 @@ from diffseg.figures.panels import (
     regions_panel,
     steps_panel,
 )
-from diffseg.figures.tables import markdown_notes, metric_tables_html
-from diffseg.table import SHOWN
+from diffseg.reports.figures.tables import markdown_notes, metric_tables_html
+from diffseg.runtime.errors import BadInputError
 
 SIZE = 16
 STEPS = [60, 100, 150]

@@ -4,8 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from diffseg.folds import assign_folds, fold_splits, lesion_area_fractions
-from diffseg.images import write_png
+from diffseg.data.folds import assign_folds, fold_splits, lesion_area_fractions
+from diffseg.data.images import write_png
 
 
 def test_every_fold_spans_the_lesion_sizes():

@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from diffseg.ged import (
+from diffseg.data.maps import write_maps
+from diffseg.method.ged import (
     GED_COLUMNS,
     ged,
     ged_diversity,
@@ -16,7 +17,6 @@ from diffseg.ged import (
     ged_shard,
     pairwise_iou_distance,
 )
-from diffseg.maps import write_maps
 
 
 def row_masks(*pixel_sets: set[int], width: int = 4) -> np.ndarray:

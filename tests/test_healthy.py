@@ -6,16 +6,16 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from diffseg.errors import BadInputError, ConfigError
-from diffseg.healthy import (
+from diffseg.data.healthy import (
     border_crop_boxes,
     border_crop_lesion_fraction,
     border_crops,
     healthy_training_set,
     own_skin_per_lesion,
 )
-from diffseg.store import ImageStore, write_store
-from diffseg.synthetic import write_synthetic_cohort
+from diffseg.data.store import ImageStore, write_store
+from diffseg.data.synthetic import write_synthetic_cohort
+from diffseg.runtime.errors import BadInputError, ConfigError
 
 SIZE = 16
 

@@ -12,8 +12,7 @@ import pytest
 from image_files import jpeg_bytes, noise_rgb
 from PIL import Image
 
-from diffseg.errors import BadInputError
-from diffseg.images import (
+from diffseg.data.images import (
     IMAGE_SUFFIXES,
     read_mask,
     read_rgb,
@@ -23,6 +22,7 @@ from diffseg.images import (
     resize_rgb,
     write_png,
 )
+from diffseg.runtime.errors import BadInputError
 
 
 def test_rgb_png_round_trips_exactly(tmp_path):

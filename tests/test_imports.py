@@ -1,4 +1,5 @@
-"""The package's modules import one another in one direction only: no import cycle, hidden or not.
+"""The package's modules import one another in one direction only: no import cycle, hidden or not,
+and no import from a lower layer up to a higher one.
 
 A cycle works until someone imports its modules in another order, and a function-level import that
 hides one still ties the modules together, so every `diffseg` import statement, wherever it sits in
@@ -18,7 +19,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "src" / "diffseg"
 
 
 def module_name(path: Path, package: Path) -> str:
-    """`diffseg.figures.charts` for `<package>/figures/charts.py`, `diffseg.figures` for its `__init__`."""
+    """`diffseg.reports.figures.charts` for `<package>/figures/charts.py`, `diffseg.reports.figures` for its `__init__`."""
     parts = [package.name, *path.relative_to(package).with_suffix("").parts]
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
@@ -59,12 +60,74 @@ def test_the_package_has_no_import_cycle():
     assert import_cycle(PACKAGE) is None
 
 
+# The layers, lowest first: a module may import its own layer and those below it, never one above.
+# Modules outside a layer (`diffseg.roots`, the workflow's bookkeeping) sit above them all.
+LAYERS = ("runtime", "data", "method", "evaluation", "reports")
+TOP = len(LAYERS)
+
+
+def layer_of(module: str) -> int:
+    """The rank of a module's layer: `diffseg.method.crf` → 2; a top-level module → TOP."""
+    parts = module.split(".")
+    return LAYERS.index(parts[1]) if len(parts) > 1 and parts[1] in LAYERS else TOP
+
+
+def upward_imports(package: Path) -> list[str]:
+    """Every import of the package that runs from a lower layer up to a higher one."""
+    return sorted(
+        f"{module} imports {imported}"
+        for module, imports in import_graph(package).items()
+        for imported in imports
+        if layer_of(imported) > layer_of(module)
+    )
+
+
+def snakemake_imports(package: Path) -> list[str]:
+    """Modules of the package that import Snakemake: the package must run without it."""
+    found = []
+    for path in sorted(package.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else (
+                [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            if any(name.split(".")[0] == "snakemake" for name in names):
+                found.append(module_name(path, package))
+    return found
+
+
+def test_every_module_sits_in_a_layer_or_is_workflow_bookkeeping():
+    top_level = sorted(m for m in import_graph(PACKAGE) if layer_of(m) == TOP)
+    assert top_level == ["diffseg", "diffseg.roots"]
+
+
+def test_no_import_runs_from_a_lower_layer_up():
+    assert upward_imports(PACKAGE) == []
+
+
+def test_nothing_in_the_package_imports_snakemake():
+    assert snakemake_imports(PACKAGE) == []
+
+
+def test_an_upward_import_and_a_snakemake_import_are_found(tmp_path):
+    package = tmp_path / "diffseg"
+    for layer in ("method", "evaluation"):
+        (package / layer).mkdir(parents=True)
+        (package / layer / "__init__.py").write_text("")
+    (package / "__init__.py").write_text("")
+    (package / "evaluation" / "table.py").write_text("from diffseg.method import crf\n")
+    (package / "method" / "crf.py").write_text("X = 1\n")
+    assert upward_imports(package) == []
+    (package / "method" / "crf.py").write_text("def fuse():\n    from diffseg.evaluation.table import T\n")
+    assert upward_imports(package) == ["diffseg.method.crf imports diffseg.evaluation.table"]
+    (package / "method" / "crf.py").write_text("import snakemake.io\n")
+    assert snakemake_imports(package) == ["diffseg.method.crf"]
+
+
 def test_labels_pair_model_and_training_import_one_way():
     graph = import_graph(PACKAGE)
-    assert "diffseg.semantics" in graph["diffseg.semantic_pair"]
-    assert "diffseg.semantic_pair" in graph["diffseg.model"]
-    assert "diffseg.model" in graph["diffseg.train"]
-    assert "diffseg.train" in graph["diffseg.semantic_training"]
+    assert "diffseg.method.semantics" in graph["diffseg.method.semantic_pair"]
+    assert "diffseg.method.semantic_pair" in graph["diffseg.method.model"]
+    assert "diffseg.method.model" in graph["diffseg.method.training"]
+    assert "diffseg.method.training" in graph["diffseg.method.semantic_training"]
 
 
 def test_a_cycle_hidden_in_a_function_is_found(tmp_path):

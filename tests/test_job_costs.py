@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from diffseg.job_costs import benchmark_records, phase_of, stage_costs, stage_costs_markdown
+from diffseg.reports.job_costs import benchmark_records, phase_of, stage_costs, stage_costs_markdown
 
 HEADER = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
 

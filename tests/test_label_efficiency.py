@@ -9,9 +9,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from diffseg.figures import DPI, save_figure
-from diffseg.figures.label_efficiency import HEIGHT, WIDTH, label_efficiency_figure
-from diffseg.label_efficiency import (
+from diffseg.evaluation.label_efficiency import (
     budget_method,
     budget_of,
     budget_subset,
@@ -21,6 +19,8 @@ from diffseg.label_efficiency import (
     worth_in_masks,
     worth_table,
 )
+from diffseg.reports.figures import DPI, save_figure
+from diffseg.reports.figures.label_efficiency import HEIGHT, WIDTH, label_efficiency_figure
 
 
 def test_budget_names_round_trip_and_other_methods_have_none():

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from diffseg.errors import ConfigError
-from diffseg.lesion_views import centre_box, lesion_training_set, zoomed_lesion_views
+from diffseg.data.lesion_views import centre_box, lesion_training_set, zoomed_lesion_views
+from diffseg.runtime.errors import ConfigError
 
 
 def test_the_box_is_centred_and_one_over_zoom_of_each_side():

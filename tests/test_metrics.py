@@ -8,18 +8,10 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from diffseg.evaluate import score_shard
-from diffseg.images import read_mask, write_png
-from diffseg.metrics import (
-    JACCARD_THRESHOLD,
-    bootstrap_ci,
-    holm,
-    paired_wilcoxon,
-    ranking_auc,
-    resampled_means,
-    segmentation_scores,
-    spearman,
-)
+from diffseg.data.images import read_mask, write_png
+from diffseg.evaluation.metrics import JACCARD_THRESHOLD, ranking_auc, segmentation_scores
+from diffseg.evaluation.scoring import score_shard
+from diffseg.evaluation.statistics import bootstrap_ci, holm, paired_wilcoxon, resampled_means, spearman
 
 
 def square(top: int, left: int, side: int, shape=(10, 10)) -> np.ndarray:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from diffseg.atomic import atomic_dir
-from diffseg.errors import BadInputError, ConfigError
-from diffseg.model import build_unet, load_model, save_model, unet_config
-from diffseg.semantics import semantic_id
+from diffseg.method.model import build_unet, load_model, save_model, unet_config
+from diffseg.method.semantics import semantic_id
+from diffseg.runtime.atomic import atomic_dir
+from diffseg.runtime.errors import BadInputError, ConfigError
 
 
 def test_saved_model_loads_with_the_same_weights(tmp_path):

@@ -5,10 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from diffseg.errors import ConfigError
-from diffseg.images import read_mask, read_rgb
-from diffseg.metrics import segmentation_scores
-from diffseg.otsu_baseline import OtsuParams, darkness_map, keep_one_component, otsu_segment
+from diffseg.data.images import read_mask, read_rgb
+from diffseg.evaluation.metrics import segmentation_scores
+from diffseg.evaluation.otsu_baseline import OtsuParams, darkness_map, otsu_segment
+from diffseg.method.components import keep_one_component
+from diffseg.runtime.errors import ConfigError
 
 
 def disc(shape, centre, radius) -> np.ndarray:

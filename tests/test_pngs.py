@@ -6,8 +6,8 @@ import h5py
 import numpy as np
 from PIL import Image
 
-from diffseg.maps import write_maps
-from diffseg.pngs import enlarge, write_fused_masks, write_step_mask_pngs
+from diffseg.data.maps import write_maps
+from diffseg.data.pngs import enlarge, write_fused_masks, write_step_mask_pngs
 
 
 def test_enlarge_reaches_min_side_by_a_whole_factor():

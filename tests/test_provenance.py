@@ -12,9 +12,9 @@ from unittest import mock
 import pandas as pd
 import pytest
 
-from diffseg.documents import document_header, format_duration, run_document, run_facts
-from diffseg.logs import redirect_to
-from diffseg.provenance import (
+from diffseg.reports.documents import document_header, format_duration, run_document, run_facts
+from diffseg.runtime.logs import redirect_to
+from diffseg.runtime.provenance import (
     UNRECORDED,
     VERSION_PREFIX,
     busy_time,
@@ -132,7 +132,7 @@ def test_busy_time_counts_the_hours_jobs_ran_not_a_pause_between_them():
     assert run_span(jobs) == datetime.timedelta(hours=6)
     provenance = {"name": "isic", "command": "snakemake", "cohort": "isic", "bootstrap": 10, "metrics_seed": 0,
                   "target": "benchmark"}
-    with mock.patch("diffseg.documents.code_version", return_value="unknown"):
+    with mock.patch("diffseg.reports.documents.code_version", return_value="unknown"):
         run = run_facts(provenance, ".", jobs)
     assert run["run_time"] == "1 h 30 min" and run["run_span"] == "6 h 00 min"
     header = "\n".join(document_header("Benchmark isic", {**run, "date": "2026-11-29"}))

@@ -6,9 +6,8 @@ import h5py
 import numpy as np
 import pytest
 
-from diffseg.errors import BadInputError
-from diffseg.images import read_rgb
-from diffseg.regions import (
+from diffseg.data.images import read_rgb
+from diffseg.method.regions import (
     ambiguous_region,
     consistent_region,
     majority_vote,
@@ -18,6 +17,7 @@ from diffseg.regions import (
     variance_map,
     write_region_overlays,
 )
+from diffseg.runtime.errors import BadInputError
 
 
 def three_nested_squares() -> np.ndarray:

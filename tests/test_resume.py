@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from diffseg.stale_lock import has_locks
+from diffseg.runtime.stale_lock import has_locks
 
 from conftest import REPO, miniature_workdir, run_snakemake, snakemake_command
 
@@ -53,7 +53,7 @@ def kill_when(run: subprocess.Popen, happened, what: str, timeout: float = 600) 
 
 def unlock_if_stale(workdir: Path) -> None:
     """What `make run` does before running: remove the lock a killed run left, if no run is alive."""
-    stale = subprocess.run([sys.executable, "-m", "diffseg.stale_lock", "-d", str(workdir)], capture_output=True)
+    stale = subprocess.run([sys.executable, "-m", "diffseg.runtime.stale_lock", "-d", str(workdir)], capture_output=True)
     assert stale.returncode == 0, "the killed run's lock was not recognised as stale"
     assert run_snakemake(workdir, "--unlock").returncode == 0
 

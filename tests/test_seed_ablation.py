@@ -12,11 +12,11 @@ import yaml
 from scipy import ndimage
 from test_crf import dice, lesion_image
 
-from diffseg.breakdown import SIZE_BINS
-from diffseg.crf import CRFParams, crf_fuse
-from diffseg.errors import BadInputError
-from diffseg.maps import write_maps
-from diffseg.seed_ablation import (
+from diffseg.data.maps import write_maps
+from diffseg.data.store import ImageStore, write_store
+from diffseg.data.synthetic import write_synthetic_cohort
+from diffseg.evaluation.breakdown import SIZE_BINS
+from diffseg.evaluation.seed_ablation import (
     COMMITTED_SEED_ABLATIONS,
     OTSU,
     UNDECIDED,
@@ -27,8 +27,8 @@ from diffseg.seed_ablation import (
     seed_section,
     summary_row,
 )
-from diffseg.store import ImageStore, write_store
-from diffseg.synthetic import write_synthetic_cohort
+from diffseg.method.crf import CRFParams, crf_fuse
+from diffseg.runtime.errors import BadInputError
 
 REPO = Path(__file__).parents[1]
 SCRIPT = REPO / "benchmarks" / "seed_ablation.py"

@@ -1,4 +1,4 @@
-"""Post-training settings chosen on the development split (diffseg.selection), on constructed scores."""
+"""Post-training settings chosen on the development split (diffseg.evaluation.selection), on constructed scores."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from diffseg.selection import (
+from diffseg.evaluation.selection import (
     chosen_candidate,
     read_choice,
     refused_overrides,

@@ -12,16 +12,21 @@ import pytest
 import torch
 from diffusers.models.unets.unet_2d import UNet2DOutput
 
-from diffseg.errors import BadInputError, ConfigError
-from diffseg.extract import ExtractionSettings, noise_differences, reduce_difference
-from diffseg.healthy import border_crops
-from diffseg.lesion_views import lesion_training_set
-from diffseg.model import build_scheduler, load_model
-from diffseg.prediction import noise_from_sample
-from diffseg.semantic_pair import PAIR_FILE, SemanticPair, is_pair
-from diffseg.semantic_training import answering_to_healthy, train_finetuned_pair, train_pair, train_semantics
-from diffseg.semantics import HEALTHY, LESION
-from diffseg.train import TrainSettings, noisy_sample, train_ddpm
+from diffseg.data.healthy import border_crops
+from diffseg.data.lesion_views import lesion_training_set
+from diffseg.method.extraction import ExtractionSettings, noise_differences, reduce_difference
+from diffseg.method.model import build_scheduler, load_model
+from diffseg.method.prediction import noise_from_sample
+from diffseg.method.semantic_pair import PAIR_FILE, SemanticPair, is_pair
+from diffseg.method.semantic_training import (
+    answering_to_healthy,
+    train_finetuned_pair,
+    train_pair,
+    train_semantics,
+)
+from diffseg.method.semantics import HEALTHY, LESION
+from diffseg.method.training import TrainSettings, noisy_sample, train_ddpm
+from diffseg.runtime.errors import BadInputError, ConfigError
 
 SIZE = 16
 

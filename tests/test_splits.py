@@ -5,8 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from diffseg.errors import BadInputError, ConfigError
-from diffseg.splits import DEV_SPLIT, carve_dev_split, held_out_cohort, official_splits
+from diffseg.data.splits import DEV_SPLIT, carve_dev_split, held_out_cohort, official_splits
+from diffseg.runtime.errors import BadInputError, ConfigError
 
 OPTIONS = {"column": "split", "train": "train", "test": ["val"], "id_column": "id", "group": None, "keep": ["kind"]}
 

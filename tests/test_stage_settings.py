@@ -1,4 +1,4 @@
-"""STAGE_SETTINGS (diffseg.variants) is in step with the rules that compute each shared stage.
+"""STAGE_SETTINGS (diffseg.roots) is in step with the rules that compute each shared stage.
 
 An ablation variant reuses a stage of an earlier variant when the stage's settings are equal: a setting
 one of its rules reads that the stage does not list would let two variants that differ in it share one
@@ -19,7 +19,7 @@ import pytest
 from snakemake.io import strip_wildcard_constraints
 from workflow_rules import workflow_rules
 
-from diffseg.variants import STAGE_SETTINGS
+from diffseg.roots import STAGE_SETTINGS
 
 RULES = workflow_rules()
 WORKFLOW = next(iter(RULES.values())).workflow

@@ -12,7 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from diffseg.stale_lock import has_locks, is_snakemake_process, main, run_directory, snakemake_alive_in
+from diffseg.runtime.stale_lock import (
+    has_locks,
+    is_snakemake_process,
+    main,
+    run_directory,
+    snakemake_alive_in,
+)
 
 
 def lock(directory: Path) -> None:
@@ -34,9 +40,9 @@ def make_run_asking(proc: Path, project: Path) -> int:
     check it runs; returns the check's pid."""
     fake_process(proc, 1, 0, Path("/"), "/sbin/init")
     fake_process(proc, 100, 1, project, "make", "run")
-    recipe = "if .venv/bin/python -m diffseg.stale_lock ; then .venv/bin/snakemake --unlock --cores 1 ; fi"
+    recipe = "if .venv/bin/python -m diffseg.runtime.stale_lock ; then .venv/bin/snakemake --unlock --cores 1 ; fi"
     fake_process(proc, 101, 100, project, "/bin/sh", "-c", recipe)
-    return fake_process(proc, 102, 101, project, ".venv/bin/python", "-m", "diffseg.stale_lock")
+    return fake_process(proc, 102, 101, project, ".venv/bin/python", "-m", "diffseg.runtime.stale_lock")
 
 
 def test_the_make_run_asking_is_not_taken_for_a_live_run(tmp_path):
@@ -76,7 +82,7 @@ def test_a_snakemake_process_in_the_directory_is_a_live_run(tmp_path, argv):
 @pytest.mark.parametrize(
     "argv",
     [
-        ["/bin/sh", "-c", "if python -m diffseg.stale_lock; then .venv/bin/snakemake --unlock; fi"],
+        ["/bin/sh", "-c", "if python -m diffseg.runtime.stale_lock; then .venv/bin/snakemake --unlock; fi"],
         ["vim", "snakemake.log"],
         ["python", "-m", "pip", "install", "snakemake-executor-plugin-slurm"],
         [""],

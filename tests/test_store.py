@@ -14,10 +14,10 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from diffseg.cohort import assign_splits, scan_folder
-from diffseg.errors import BadInputError, DiffSegError
-from diffseg.images import read_mask, read_rgb, resize_mask, resize_rgb
-from diffseg.store import MANIFEST_COLUMNS, SKIPPED_COLUMNS, ImageStore, write_store
+from diffseg.data.cohort import assign_splits, scan_folder
+from diffseg.data.images import read_mask, read_rgb, resize_mask, resize_rgb
+from diffseg.data.store import MANIFEST_COLUMNS, SKIPPED_COLUMNS, ImageStore, write_store
+from diffseg.runtime.errors import BadInputError, DiffSegError
 
 SIZE = 16
 

@@ -10,8 +10,8 @@ import pytest
 from PIL import Image
 from scipy import ndimage
 
-from diffseg.cohort import scan_folder
-from diffseg.synthetic import LESION_AREA_RANGE, case_id, synthesise_case, write_synthetic_cohort
+from diffseg.data.cohort import scan_folder
+from diffseg.data.synthetic import LESION_AREA_RANGE, case_id, synthesise_case, write_synthetic_cohort
 
 
 def _files(folder: Path) -> dict[str, bytes]:

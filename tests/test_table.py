@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from diffseg.metrics import holm
-from diffseg.table import (
+from diffseg.evaluation.statistics import holm
+from diffseg.evaluation.table import (
     METRICS,
     best_step,
     column_summary,

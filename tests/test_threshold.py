@@ -6,8 +6,8 @@ import h5py
 import numpy as np
 import pytest
 
-from diffseg.errors import BadInputError
-from diffseg.threshold import binarise, normalise_map, step_masks, threshold_shard, tidy_mask
+from diffseg.method.threshold import binarise, normalise_map, step_masks, threshold_shard, tidy_mask
+from diffseg.runtime.errors import BadInputError
 
 
 def _disk_map(size=32, radius=8, contrast=1.0, noise=0.05, seed=0):

@@ -7,9 +7,8 @@ import pandas as pd
 import pytest
 import torch
 
-from diffseg.errors import ConfigError
-from diffseg.model import load_model
-from diffseg.train import (
+from diffseg.method.model import load_model
+from diffseg.method.training import (
     CHECKPOINT_NAME,
     SampleTargets,
     TrainSettings,
@@ -17,6 +16,7 @@ from diffseg.train import (
     balanced_picks,
     train_ddpm,
 )
+from diffseg.runtime.errors import ConfigError
 
 SIZE = 16
 

@@ -7,10 +7,8 @@ import pandas as pd
 import pytest
 import torch
 
-from diffseg.errors import BadInputError, ConfigError
-from diffseg.metrics import segmentation_scores
-from diffseg.tensors import to_network_input
-from diffseg.unet_baseline import (
+from diffseg.evaluation.metrics import segmentation_scores
+from diffseg.evaluation.unet_baseline import (
     SegmentationUNet,
     UNetSettings,
     bce_dice_loss,
@@ -18,6 +16,8 @@ from diffseg.unet_baseline import (
     random_flips,
     train_unet,
 )
+from diffseg.runtime.errors import BadInputError, ConfigError
+from diffseg.runtime.tensors import to_network_input
 
 CPU = torch.device("cpu")
 

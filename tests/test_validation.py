@@ -4,9 +4,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from diffseg.metrics import holm
-from diffseg.table import METRICS
-from diffseg.validation import (
+from diffseg.evaluation.statistics import holm
+from diffseg.evaluation.table import METRICS
+from diffseg.reports.validation import (
     ablation_markdown,
     ablation_table,
     describe_override,

@@ -4,7 +4,7 @@ import yaml
 from snakemake.utils import validate
 from test_config import SCHEMA, load_default_config
 
-from diffseg.variants import STAGE_SETTINGS, merged_config, stage_owners
+from diffseg.roots import STAGE_SETTINGS, merged_config, stage_owners
 
 from conftest import run_snakemake
 

@@ -21,7 +21,7 @@ rule benchmark:
         ],
 
 
-# The candidate with the best development Dice of DiffSeg + DenseCRF (diffseg.selection): the test
+# The candidate with the best development Dice of DiffSeg + DenseCRF (diffseg.evaluation.selection): the test
 # evaluation asks for its root once this has run.
 checkpoint select_candidate:
     input:

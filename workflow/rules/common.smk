@@ -14,10 +14,10 @@ min_version("9.0")
 
 # The workflow's own package, importable without installing it (as the rule scripts do below).
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
-from diffseg.selection import CANDIDATE_SETTINGS, read_choice, refused_overrides
-from diffseg.shards import evaluation_positions, shard_count
-from diffseg.splits import DEV_SPLIT
-from diffseg.variants import (
+from diffseg.evaluation.selection import CANDIDATE_SETTINGS, read_choice, refused_overrides
+from diffseg.data.shards import evaluation_positions, shard_count
+from diffseg.data.splits import DEV_SPLIT
+from diffseg.roots import (
     COHORT_SETTINGS,
     STAGE_SETTINGS,
     merged_config,
@@ -71,7 +71,7 @@ for name, folder in config["benchmark"]["cross"].items():
     CROSS_CONFIGS[name] = validated_override(
         cross_config, f"benchmark.cross.{name}", "a valid dataset.folder"
     )
-# Candidates (benchmark.candidates, diffseg.selection): overrides of the post-training settings, each
+# Candidates (benchmark.candidates, diffseg.evaluation.selection): overrides of the post-training settings, each
 # scored on the development split with the main run's models; the best one segments the test split.
 CANDIDATES = config["benchmark"]["candidates"]
 for name, override in CANDIDATES.items():

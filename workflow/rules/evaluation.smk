@@ -63,7 +63,7 @@ rule predict_unet:
         "../../scripts/predict_unet.py"
 
 
-# The label-efficiency curve (diffseg.label_efficiency): one U-Net per unet.label_budgets, trained on a
+# The label-efficiency curve (diffseg.evaluation.label_efficiency): one U-Net per unet.label_budgets, trained on a
 # seeded subset of that many training masks.
 use rule train_unet as train_unet_budget with:
     output:

@@ -80,7 +80,7 @@ rule validation_document:
     params:
         provenance=provenance("validate"),
         workflow_dir=workflow.basedir,
-        # Every fold's job logs: each names the commit that computed it (diffseg.provenance).
+        # Every fold's job logs: each names the commit that computed it (diffseg.runtime.provenance).
         logs=f"logs/{DATASET}/validate",
     script:
         "../../scripts/validation_document.py"

@@ -1,0 +1,155 @@
+"""The label-efficiency curve: what a supervised U-Net reaches with a few masks, and where DiffSeg,
+trained without any, lies on that curve ("worth about N labelled images").
+
+One U-Net is trained per budget of `unet.label_budgets` on that many training masks (method
+`unet_<N>` in the scores), besides the U-Net on every training mask (`unet`). The subsets are
+nested, so the curve's steps differ only in the masks added: the images are ordered once by a hash
+of the seed and their id, and a budget of N takes the first N.
+
+DiffSeg + DenseCRF is placed on the curve of mean Dice against log N, piecewise linear between its
+points: its worth is the smallest N at which the curve reaches its Dice. Below the first point it is
+worth fewer masks than the smallest budget, above the last more than all the training masks; the
+estimate is then censored (reported as "< N" or "> N", held as -inf and inf). Its 95 % interval is a
+paired bootstrap over the test images: each resample recomputes every point of the curve and
+DiffSeg's Dice on the same images and places DiffSeg again, so the interval holds the uncertainty of
+the curve as well as DiffSeg's.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import asdict, dataclass, fields
+
+import numpy as np
+import pandas as pd
+
+from diffseg.data.cohort import split_hash
+from diffseg.evaluation.groups import group_labels
+from diffseg.evaluation.statistics import resampled_means
+
+FULL_UNET = "unet"
+BUDGET_PREFIX = "unet_"
+REFERENCE = "diffseg_crf"
+CURVE_COLUMNS = ["masks", "method", "n", "dice_mean", "ci_low", "ci_high"]
+
+
+def budget_method(budget: int) -> str:
+    """The scores' method name of the U-Net trained on `budget` masks."""
+    return f"{BUDGET_PREFIX}{int(budget)}"
+
+
+def budget_of(method: str) -> int | None:
+    """The budget of a method named by `budget_method`; None for any other method."""
+    suffix = method[len(BUDGET_PREFIX):] if method.startswith(BUDGET_PREFIX) else ""
+    return int(suffix) if suffix.isdigit() else None
+
+
+def budget_subset(ids, budget: int, seed: int) -> np.ndarray:
+    """Positions in `ids` (the training images with a mask) of the `budget` images a U-Net with that
+    budget trains on: the first `budget` in the order of `split_hash(seed, "budget:" + id)`, so a
+    smaller budget's images are among a larger one's and adding images moves an image only by its rank.
+    """
+    ids = [str(i) for i in ids]
+    if not 1 <= budget <= len(ids):
+        raise ValueError(f"unet.label_budgets: a budget of {budget} masks, but the training split has {len(ids)}")
+    order = sorted(range(len(ids)), key=lambda i: split_hash(seed, f"budget:{ids[i]}"))
+    return np.sort(np.asarray(order[:budget], dtype=np.int64))
+
+
+def curve_methods(methods, full_masks: int) -> dict[str, int]:
+    """The methods of `methods` that form the curve, with their number of training masks, by masks."""
+    points = {method: budget_of(method) for method in methods if budget_of(method) is not None}
+    if FULL_UNET in set(methods):
+        points[FULL_UNET] = int(full_masks)
+    return dict(sorted(points.items(), key=lambda item: item[1]))
+
+
+def worth_in_masks(masks, dice, target: float) -> float:
+    """The smallest number of masks at which the curve (Dice against log masks, piecewise linear
+    between points in increasing `masks`) reaches `target`; -inf when its first point is already
+    above `target`, inf when no point reaches it."""
+    log_masks = np.log(np.asarray(masks, dtype=np.float64))
+    dice = np.asarray(dice, dtype=np.float64)
+    if dice[0] >= target:
+        return -math.inf
+    for i in range(len(dice) - 1):
+        if dice[i + 1] >= target:
+            fraction = (target - dice[i]) / (dice[i + 1] - dice[i])
+            return float(np.exp(log_masks[i] + fraction * (log_masks[i + 1] - log_masks[i])))
+    return math.inf
+
+
+@dataclass(frozen=True)
+class Worth:
+    """DiffSeg's place on the curve: the estimate and its 95 % bootstrap interval, in masks (±inf:
+    censored at the curve's ends), with the Dice it was placed by."""
+
+    estimate: float
+    ci_low: float
+    ci_high: float
+    dice: float
+    first: int  # the curve's smallest and largest number of masks, for the censored texts
+    last: int
+
+    def text(self) -> str:
+        """`≈ 37 labelled images [95 % CI 12, 150]`, with `< 10` or `> 1700` for censored values."""
+        estimate = self._masks(self.estimate)
+        approximately = "≈ " if math.isfinite(self.estimate) else ""
+        return f"{approximately}{estimate} labelled images [95 % CI {self._masks(self.ci_low)}, {self._masks(self.ci_high)}]"
+
+    def _masks(self, value: float) -> str:
+        if value == -math.inf:
+            return f"< {self.first}"
+        if value == math.inf:
+            return f"> {self.last}"
+        return f"{value:.0f}"
+
+
+def worth_table(worth: Worth | None) -> pd.DataFrame:
+    """`worth` as a one-row table (no row for None), for a CSV between rules; ±inf stay `inf`."""
+    columns = [field.name for field in fields(Worth)]
+    return pd.DataFrame([asdict(worth)] if worth is not None else [], columns=columns)
+
+
+def read_worth(path: str | os.PathLike) -> Worth | None:
+    """The worth written by `worth_table`, None when its table has no row."""
+    table = pd.read_csv(path)
+    if not len(table):
+        return None
+    row = table.iloc[0].to_dict()
+    return Worth(**{**row, "first": int(row["first"]), "last": int(row["last"])})
+
+
+def label_efficiency(
+    per_image: pd.DataFrame,
+    full_masks: int,
+    n_resamples: int,
+    seed: int,
+    reference: str = REFERENCE,
+    group: str | None = None,
+) -> tuple[pd.DataFrame, Worth | None]:
+    """The curve (one row per point: `masks`, `method`, `n`, `dice_mean`, `ci_low`, `ci_high`, the CI
+    the percentile bootstrap of the mean) and `reference`'s worth on it; an empty curve and None
+    without two points or without an image scored by them all. Only images scored by every point and
+    the reference are used, so every point and the placement are paired. With `group` (a column such
+    as `lesion_id`), the bootstrap draws whole groups of images.
+    """
+    points = curve_methods(per_image["method"].unique(), full_masks)
+    methods = [*points, reference]
+    dice = per_image[per_image["method"].isin(methods)].pivot(index="id", columns="method", values="dice")
+    paired = dice.reindex(columns=methods).dropna()
+    values = paired.to_numpy(dtype=np.float64)  # (images, points + reference)
+    if len(points) < 2 or not len(values):
+        return pd.DataFrame(columns=CURVE_COLUMNS), None
+    resampled = resampled_means(values, n_resamples, seed, group_labels(per_image, group, paired.index))
+    low, high = np.quantile(resampled, [0.025, 0.975], axis=0)
+    means = values.mean(axis=0)
+    curve = pd.DataFrame({"masks": list(points.values()), "method": list(points), "n": len(values),
+                          "dice_mean": means[:-1], "ci_low": low[:-1], "ci_high": high[:-1]}, columns=CURVE_COLUMNS)
+    masks = curve["masks"].to_numpy()
+    placed = np.array([worth_in_masks(masks, sample[:-1], sample[-1]) for sample in resampled])
+    # Percentiles that pick a resample's own value, never interpolate, so ±inf stay censored values.
+    ci_low, ci_high = np.quantile(placed, [0.025, 0.975], method="inverted_cdf")
+    estimate = worth_in_masks(masks, means[:-1], means[-1])
+    return curve, Worth(estimate, float(ci_low), float(ci_high), float(means[-1]), int(masks[0]), int(masks[-1]))

@@ -1,0 +1,273 @@
+"""Batch annotation of an unlabelled cohort: masks, overlays, a table and a page to review first.
+
+The images of a folder are segmented as test images are (noise differences, per-step masks,
+regions, DenseCRF fusion). This module adds what a clinic or a study takes away: per image the
+lesion area at original size, the GED diversity of the per-step masks as its uncertainty (it needs
+no annotation, docs/method.md §4), an overlay to look at, and a review flag with its reasons: the
+most uncertain images, and the fused masks that failed outright, being empty (no lesion found on an
+image taken for its lesion) or covering (nearly) the whole frame (no lesion outlined); all of them in
+one CSV and one HTML page, the flagged images first, each group sorted by uncertainty.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy import ndimage
+
+from diffseg.data.cohort import scan_folder
+from diffseg.data.images import label_at_original_size, read_mask, read_rgb, write_png
+from diffseg.data.maps import read_maps
+from diffseg.data.pngs import enlarge
+from diffseg.evaluation.breakdown import ALL_LESION_SHARE, percent
+from diffseg.method.ged import ged_diversity
+from diffseg.method.regions import region_overlay
+from diffseg.runtime.errors import BadInputError, ConfigError
+from diffseg.runtime.logs import progress
+
+PREDICT_SPLIT = "predict"
+# Every image of a cohort to annotate is segmented as a lesion image: the shards select label 1.
+PREDICT_LABEL = 1
+# Overlays are drawn on the original image shrunk to this longest side: enough to judge a border,
+# small enough for a page of thousands of thumbnails.
+OVERLAY_SIDE = 512
+# Overlays of images smaller than this are enlarged (whole factor, nearest neighbour) to be viewable.
+OVERLAY_MIN_SIDE = 256
+# The fused mask's outline: cyan stands apart from the red consistent and yellow ambiguous regions.
+OUTLINE_RGB = np.array([0, 200, 255], dtype=np.uint8)
+ANNOTATION_COLUMNS = [
+    "id", "height", "width", "area_pixels", "area_fraction", "diversity", "review", "review_reason", "mask",
+    "overlay",
+]  # fmt: skip
+# What annotate_shard measures; combine_annotations adds the review columns.
+SHARD_COLUMNS = [c for c in ANNOTATION_COLUMNS if c not in ("review", "review_reason")]
+# The reasons an image is flagged for review, in the order `review_reason` lists them.
+HIGH_DIVERSITY, EMPTY_MASK, COVERS_FRAME = "high diversity", "empty mask", "covers the frame"
+
+
+def model_image_size(model_dir: str | os.PathLike) -> int:
+    """The square input size a saved DDPM was trained at (`sample_size` of its config.json)."""
+    config_path = Path(model_dir) / "config.json"
+    try:
+        size = json.loads(config_path.read_text(encoding="utf-8"))["sample_size"]
+    except FileNotFoundError:
+        raise BadInputError(model_dir, "no saved model here (config.json is missing)") from None
+    except (json.JSONDecodeError, KeyError, TypeError) as error:
+        raise BadInputError(config_path, f"not a saved UNet config with a sample_size ({error})") from error
+    if not isinstance(size, int) or size < 1:
+        raise BadInputError(config_path, f"sample_size should be a positive integer, found {size!r}")
+    return size
+
+
+def predict_cohort(images_dir: str | os.PathLike) -> pd.DataFrame:
+    """The cohort table of a folder of images to annotate: split `predict`, label 1, no masks.
+
+    Masks lying beside the images (an ISIC folder) are ignored, so annotation never sees them.
+    """
+    cohort = scan_folder(images_dir)
+    return cohort.assign(mask_path="", label=PREDICT_LABEL, split=PREDICT_SPLIT)
+
+
+def fused_outline(mask: np.ndarray, width: int = 1) -> np.ndarray:
+    """The inner boundary, `width` pixels thick, of a `(H, W)` bool mask."""
+    mask = np.asarray(mask, dtype=bool)
+    return mask & ~ndimage.binary_erosion(mask, iterations=width, border_value=0)
+
+
+def annotation_overlay(
+    image: np.ndarray, consistent: np.ndarray, ambiguous: np.ndarray, posterior: np.ndarray
+) -> np.ndarray:
+    """`image` `(h, w, 3)` uint8 with the model-resolution regions and fused mask drawn on it.
+
+    The consistent region is tinted red, the ambiguous one yellow and the fused mask (the lesion
+    posterior labelled at 0.5) outlined in cyan; each map is upsampled bilinearly to the image and
+    labelled at 0.5, as the fused mask at original size is, so the three line up with its PNG.
+    """
+    image_hw = tuple(np.shape(image)[:2])
+    sure = label_at_original_size(np.asarray(consistent, dtype=np.float32), image_hw)
+    unsure = label_at_original_size(np.asarray(ambiguous, dtype=np.float32), image_hw) & ~sure
+    fused = label_at_original_size(posterior, image_hw)
+    overlay = region_overlay(image, sure, unsure)
+    overlay[fused_outline(fused, width=max(1, max(image_hw) // 256))] = OUTLINE_RGB
+    return enlarge(overlay, OVERLAY_MIN_SIDE)
+
+
+def annotate_shard(
+    manifest: pd.DataFrame,
+    masks_path: str | os.PathLike,
+    regions_path: str | os.PathLike,
+    fused_path: str | os.PathLike,
+    fused_masks_dir: str | os.PathLike,
+    overlays_dir: str | os.PathLike,
+    root: str | os.PathLike,
+) -> pd.DataFrame:
+    """One row per image of a shard (columns `SHARD_COLUMNS`), and its overlay.
+
+    `manifest` is the prepared store's (with `image_path`); the shard's per-step masks, regions and
+    CRF posteriors are read from their HDF5 files, and the fused mask from its ISIC-named PNG in
+    `fused_masks_dir`, so the area is that of the file a user takes away. Overlays are written to
+    `overlays_dir/<id>.png`; the `mask` and `overlay` columns are paths relative to `root`.
+    """
+    steps = read_maps(masks_path, "masks")
+    regions = read_maps(regions_path, "consistent", "ambiguous")
+    fused = read_maps(fused_path, "posterior")
+    _check_same_images(masks_path, steps["ids"], (regions_path, regions["ids"]), (fused_path, fused["ids"]))
+    records = manifest.set_index("id")
+    overlays_dir = Path(overlays_dir)
+    overlays_dir.mkdir(parents=True, exist_ok=True)  # a directory output even for an empty shard
+    rows = []
+    for j, image_id in enumerate(progress(steps["ids"], desc="annotate", total=len(steps["ids"]))):
+        record = records.loc[image_id]
+        original_hw = (int(record["height"]), int(record["width"]))
+        mask_path = Path(fused_masks_dir) / f"{image_id}_segmentation.png"
+        area = int(read_mask(mask_path, expected_hw=original_hw).sum())
+        overlay_path = overlays_dir / f"{image_id}.png"
+        overlay = annotation_overlay(
+            read_rgb(record["image_path"], max_side=OVERLAY_SIDE),
+            regions["consistent"][j],
+            regions["ambiguous"][j],
+            fused["posterior"][j],
+        )
+        write_png(overlay_path, overlay)
+        rows.append(
+            {
+                "id": image_id,
+                "height": original_hw[0],
+                "width": original_hw[1],
+                "area_pixels": area,
+                "area_fraction": area / (original_hw[0] * original_hw[1]),
+                "diversity": ged_diversity(steps["masks"][j].astype(bool)),
+                "mask": os.path.relpath(mask_path, root),
+                "overlay": os.path.relpath(overlay_path, root),
+            }
+        )
+    return pd.DataFrame(rows, columns=SHARD_COLUMNS)
+
+
+def review_cutoff(diversity: Sequence[float], quantile: float, cutoff: float | None = None) -> float:
+    """The GED diversity above which an image is flagged: `cutoff` if given, else that quantile of the cohort's."""
+    if cutoff is not None:
+        if not 0 <= cutoff <= 1:
+            raise ConfigError(f"annotate.review_cutoff must lie in [0, 1] (a GED diversity), got {cutoff!r}")
+        return float(cutoff)
+    if not 0 <= quantile <= 1:
+        raise ConfigError(f"annotate.review_quantile must lie in [0, 1], got {quantile!r}")
+    diversity = np.asarray(diversity, dtype=np.float64)
+    return float(np.quantile(diversity, quantile)) if len(diversity) else 1.0
+
+
+def review_reasons(table: pd.DataFrame, cutoff: float) -> pd.Series:
+    """Why each image is to be reviewed, `; `-joined (empty: no reason): its GED diversity is above
+    `cutoff`, its fused mask is empty, or the mask covers ≥ `ALL_LESION_SHARE` of the frame."""
+    reasons = {
+        HIGH_DIVERSITY: table["diversity"] > cutoff,
+        EMPTY_MASK: table["area_pixels"] == 0,
+        COVERS_FRAME: table["area_fraction"] >= ALL_LESION_SHARE,
+    }
+    return pd.Series(["; ".join(name for name, flagged in reasons.items() if flagged[i]) for i in table.index],
+                     index=table.index, dtype=object)
+
+
+def combine_annotations(
+    tables: Sequence[pd.DataFrame], quantile: float, cutoff: float | None = None
+) -> tuple[pd.DataFrame, float]:
+    """All shards' rows with their review flag and reasons (`review_reasons`), the flagged first and
+    each group most uncertain first; and the diversity cutoff used."""
+    table = pd.concat(list(tables), ignore_index=True) if tables else pd.DataFrame(columns=SHARD_COLUMNS)
+    if table["id"].duplicated().any():
+        raise ValueError(f"images annotated twice: {sorted(table.loc[table['id'].duplicated(), 'id'])[:5]}")
+    used = review_cutoff(table["diversity"], quantile, cutoff)
+    table["review_reason"] = review_reasons(table, used)
+    table["review"] = table["review_reason"] != ""
+    table = table.sort_values(["review", "diversity", "id"], ascending=[False, False, True], ignore_index=True)
+    return table[ANNOTATION_COLUMNS], used
+
+
+_PAGE_STYLE = """
+body { font-family: system-ui, sans-serif; margin: 1.5em; color: #222; }
+table { border-collapse: collapse; }
+th, td { border-bottom: 1px solid #ddd; padding: 4px 10px; text-align: right; vertical-align: middle; }
+th { background: #f3f3f3; position: sticky; top: 0; }
+td.id { text-align: left; font-family: monospace; }
+tr.review { background: #ffe3a3; }
+img { width: 192px; height: auto; display: block; }
+.swatch { display: inline-block; width: 0.9em; height: 0.9em; vertical-align: middle; }
+"""
+
+
+def summary_html(
+    table: pd.DataFrame, title: str, cutoff: float, cutoff_rule: str, notes: Sequence[str] = ()
+) -> str:
+    """A self-contained page (inline style, no scripts) of `table` in its order, flagged rows highlighted.
+
+    Thumbnails and masks are linked by the table's relative paths, so the page works wherever the
+    annotation folder is moved and stays small for cohorts of thousands of images.
+    """
+    flagged = int(table["review"].sum())
+    counts = {reason: int(table["review_reason"].str.contains(reason, regex=False).sum())
+              for reason in (HIGH_DIVERSITY, EMPTY_MASK, COVERS_FRAME)}
+    legend = " ".join(
+        f'<span class="swatch" style="background: rgb{tuple(int(c) for c in rgb)}"></span> {html.escape(name)}'
+        for name, rgb in (
+            ("consistent (every step marks lesion)", (230, 30, 30)),
+            ("ambiguous (the steps disagree)", (255, 220, 0)),
+            ("fused mask outline", tuple(OUTLINE_RGB)),
+        )
+    )
+    header = [
+        f"<h1>{html.escape(title)}</h1>",
+        f"<p>{len(table)} images, {flagged} flagged for review: {counts[HIGH_DIVERSITY]} with a GED diversity "
+        f"above {cutoff:.3f} ({html.escape(cutoff_rule)}), {counts[EMPTY_MASK]} with an empty mask (no lesion "
+        f"found) and {counts[COVERS_FRAME]} with a mask covering ≥ {percent(ALL_LESION_SHARE)} of the frame "
+        "(no lesion outlined). Flagged images first, each group most uncertain first.</p>",
+        *(f"<p>{html.escape(note)}</p>" for note in notes),
+        f"<p>{legend}</p>",
+    ]
+    rows = [
+        "<tr><th>#</th><th>overlay</th><th>id</th><th>size (H×W)</th><th>lesion area (px)</th>"
+        "<th>lesion fraction</th><th>GED diversity</th><th>review: why</th><th>mask</th></tr>"
+    ]
+    rows += [_table_row(rank, row) for rank, row in enumerate(table.itertuples(index=False), start=1)]
+    return (
+        f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
+        f"<style>{_PAGE_STYLE}</style></head><body>\n"
+        + "\n".join(header)
+        + "\n<table>\n"
+        + "\n".join(rows)
+        + "\n</table>\n</body></html>\n"
+    )
+
+
+def _table_row(rank: int, row) -> str:
+    """One `<tr>` of the summary: rank, linked overlay thumbnail, id, size, area, diversity, flag, mask."""
+    overlay, mask = html.escape(str(row.overlay), quote=True), html.escape(str(row.mask), quote=True)
+    image_id = html.escape(str(row.id))
+    row_class = ' class="review"' if row.review else ""
+    cells = [
+        str(rank),
+        f'<a href="{overlay}"><img src="{overlay}" loading="lazy" alt="overlay of {image_id}"></a>',
+        image_id,
+        f"{row.height}×{row.width}",
+        str(row.area_pixels),
+        f"{row.area_fraction:.3f}",
+        f"{row.diversity:.3f}",
+        html.escape(row.review_reason),
+        f'<a href="{mask}">PNG</a>',
+    ]
+    tds = "".join(
+        f'<td class="id">{cell}</td>' if i == 2 else f"<td>{cell}</td>" for i, cell in enumerate(cells)
+    )
+    return f"<tr{row_class}>{tds}</tr>"
+
+
+def _check_same_images(masks_path, ids: np.ndarray, *others: tuple[str | os.PathLike, np.ndarray]) -> None:
+    """Every per-shard file of one shard must list the same images in the same order."""
+    for path, other in others:
+        if list(other) != list(ids):
+            raise BadInputError(path, f"holds other images than {masks_path}; delete both to regenerate")

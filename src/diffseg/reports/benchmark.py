@@ -1,0 +1,291 @@
+"""The benchmark document (`snakemake benchmark`, docs/benchmark.md): one real run on a dataset's
+official splits, with nothing chosen on the test images.
+
+It says what each split was used for (training, choosing settings on the development split, testing),
+which candidate settings were tried there, their development Dice and which was chosen on how many
+development masks, and holds the test Table 1, the test
+images split by the cohort's kept columns (e.g. full-resolution originals apart from thumbnails), the
+label-efficiency curve with DiffSeg's place on it, the tables of other cohorts segmented by this run's
+models without retraining (cross-dataset), the training curve, what each stage cost, and how the run
+was made.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+from diffseg.data.splits import DEV_SPLIT
+from diffseg.evaluation.groups import group_labels
+from diffseg.evaluation.label_efficiency import Worth
+from diffseg.evaluation.table import compared_methods, markdown_table, summarise
+from diffseg.reports.documents import closing_sections, document_header, markdown_sections
+
+LABEL_EFFICIENCY_FIGURE = "figures/label_efficiency.png"
+TRAINING_LOSS_FIGURE = "figures/training_loss.png"
+
+
+def split_counts(manifest: pd.DataFrame) -> dict[str, int]:
+    """Scorable images (lesion images with a mask) per split of the prepared manifest."""
+    scorable = manifest[manifest["label"].eq(1) & manifest["has_mask"].astype(bool)]
+    return {split: int((scorable["split"] == split).sum()) for split in ("train", DEV_SPLIT, "test")}
+
+
+def _dice_cell(mean: float, low: float, high: float) -> str:
+    return f"{mean:.3f} [{low:.3f}, {high:.3f}]"
+
+
+def ddpm_images_line(healthy: dict, lesion_zooms, lesion_share: float) -> str:
+    """The protocol's line on what the DDPM's two semantics learn from (schema `healthy`,
+    `lesion_views`, `train.lesion_share`)."""
+    views = (
+        f", and their centre zoomed {' and '.join(f'{zoom:g}×' for zoom in lesion_zooms)} (`lesion_views.zooms`)"
+        if len(lesion_zooms)
+        else ""
+    )
+    skin = {
+        "border_crops": f"{healthy['crops_per_image']} border crops of each training image "
+        f"({healthy['crop_fraction']:g} of each side, {'enlarged' if healthy.get('crop_scale', 'enlarge') == 'enlarge' else 'mirrored'})",
+        "folder": "the healthy-skin images of `healthy.folder`",
+        "synthetic": "synthetic healthy skin",
+    }[healthy["source"]]
+    return (
+        f"- **DDPM training images**: lesion: the training images as whole frames{views}; healthy skin: {skin}; "
+        f"a lesion image in {lesion_share:.0%} of draws (`train.lesion_share`). No mask is used."
+    )
+
+
+def protocol_section(
+    counts: dict[str, int], dev_fraction: float, group: str | None, ddpm_images: str = ""
+) -> list[str]:
+    grouped = f", whole `{group}` groups" if group else ""
+    dev = (
+        f"- **Development split**: {counts[DEV_SPLIT]} images with masks, carved from the official training "
+        f"split (`dataset.dev_fraction: {dev_fraction}`{grouped}, seeded). They train neither the DDPM nor "
+        "a U-Net: they stand for unseen test images, and every setting chosen is chosen on them."
+        if counts[DEV_SPLIT]
+        else "- **No development split**: the best single step is chosen on the test images, so its row is optimistic."
+    )
+    return [
+        "## Protocol",
+        "",
+        f"- **Training split**: {counts['train']} images. The DDPM learns them from image-level labels "
+        f"only; the supervised U-Net is trained on their {counts['train']} masks, and each U-Net of the "
+        "label-efficiency curve on a seeded subset of them.",
+        *([ddpm_images] if ddpm_images else []),
+        dev,
+        f"- **Test split**: {counts['test']} images, the official test (or validation) split, never used "
+        "to choose anything. Every row is scored on the same images (paired), each at its original "
+        "resolution against its original mask.",
+        "",
+    ]
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The candidates of benchmark.candidates scored on the development split (diffseg.evaluation.selection)."""
+
+    table_md: str
+    chosen: dict
+
+
+def candidates_lines(selection: Selection | None) -> list[str]:
+    """Which candidate settings were tried on the development split and which one was chosen."""
+    if selection is None:
+        return ["The step set, threshold and CRF settings are the configuration's (below), fixed before the run.", ""]
+    chosen = selection.chosen
+    return [
+        f"Post-training settings: candidate `{chosen['candidate']}`, the best of the candidates below by mean "
+        f"Dice of DiffSeg + DenseCRF on the {chosen['dev_masks']} development masks (development masks used "
+        f"for selection: {chosen['dev_masks']}); the test split was segmented with its settings alone.",
+        "",
+        selection.table_md.rstrip(),
+        "",
+    ]
+
+
+def selection_section(dev_per_step: pd.DataFrame | None, table: pd.DataFrame, selection: Selection | None) -> list[str]:
+    """The settings chosen on the development split: the candidates' development Dice, then that of
+    every step of the chosen settings."""
+    if dev_per_step is None or not len(dev_per_step):
+        return []
+    chosen = table.loc[table["key"] == "best_step", "method"]
+    rows = [[f"t = {row.step}", str(row.n), _dice_cell(row.mean, row.ci_low, row.ci_high)]
+            for row in dev_per_step.itertuples()]
+    best = dev_per_step.loc[dev_per_step["mean"].idxmax()]
+    return [
+        "## Settings chosen on the development split",
+        "",
+        *candidates_lines(selection),
+        f"The best single step: t = {int(best['step'])}, the highest mean Dice on the {int(best['n'])} "
+        f"development images (development masks used for selection: {int(best['n'])}).",
+        "",
+        *markdown_table(["Step", "Development images", "Dice [95 % CI]"], rows),
+        "",
+        f"Test row: {chosen.iloc[0] if len(chosen) else '–'}.",
+        "",
+    ]
+
+
+def subgroup_table(
+    per_image: pd.DataFrame,
+    column: str,
+    n_resamples: int,
+    seed: int,
+    dev_scores: pd.DataFrame | None,
+    group: str | None = None,
+) -> list[str]:
+    """Dice [95 % CI] of every Table 1 row on the test images of each value of `column`; the bootstrap
+    draws whole `group`s of images when given (`diffseg.evaluation.groups`)."""
+    values = sorted(per_image[column].dropna().astype(str).unique())
+    header = ["Method", *(f"{column} = {value} (n = {per_image.loc[per_image[column].astype(str) == value, 'id'].nunique()})"
+                          for value in values)]
+    rows = []
+    for _, method, label in compared_methods(per_image, dev_scores):
+        scores = per_image[per_image["method"] == method]
+        cells = []
+        for value in values:
+            subgroup = scores[scores[column].astype(str) == value]
+            stats = summarise(subgroup["dice"], n_resamples, seed, group_labels(subgroup, group))
+            cells.append(_dice_cell(stats["mean"], stats["ci_low"], stats["ci_high"]))
+        rows.append([label, *cells])
+    return [f"### Test images by `{column}`", "", *markdown_table(header, rows), ""]
+
+
+def subgroup_tables(
+    per_image: pd.DataFrame,
+    columns: list[str],
+    n_resamples: int,
+    seed: int,
+    dev_scores: pd.DataFrame | None,
+    group: str | None = None,
+) -> list[str]:
+    """`subgroup_table` for each of `columns` the scores have."""
+    return [line for column in columns if column in per_image
+            for line in subgroup_table(per_image, column, n_resamples, seed, dev_scores, group)]
+
+
+@dataclass(frozen=True)
+class CrossDataset:
+    """Another cohort's test split segmented by this run's models, not retrained (benchmark.cross)."""
+
+    cohort: str
+    table1_md: str
+    per_image: pd.DataFrame
+    split_by: list[str]
+    # Dice by lesion size and the failed masks of the cohort's test split (heading → Markdown,
+    # diffseg.evaluation.breakdown.breakdown_sections).
+    sections: dict[str, str] | None = None
+    group: str | None = None  # the cohort's column of images that are not independent (lesion_id)
+
+
+def cross_dataset_section(
+    cross: CrossDataset, name: str, n_resamples: int, seed: int, dev_scores: pd.DataFrame | None
+) -> list[str]:
+    chosen_on = "this run's development split" if dev_scores is not None else f"{cross.cohort}'s own test images"
+    return [
+        f"## Cross-dataset: the {name} models on {cross.cohort} ({cross.per_image['id'].nunique()} test images)",
+        "",
+        f"The DDPM and the U-Nets trained on {name}'s training split segment the test split of "
+        f"{cross.cohort} without retraining; the best single step is the one chosen on {chosen_on}.",
+        "",
+        cross.table1_md.rstrip(),
+        "",
+        *subgroup_tables(cross.per_image, cross.split_by, n_resamples, seed, dev_scores, cross.group),
+        *markdown_sections(cross.sections, level=3),
+    ]
+
+
+def label_efficiency_section(curve: pd.DataFrame, worth: Worth | None, table: pd.DataFrame) -> list[str]:
+    if not len(curve):
+        return []
+    labels = table.set_index("key")["method"]
+    rows = [[str(row.masks), labels.get(row.method, row.method), _dice_cell(row.dice_mean, row.ci_low, row.ci_high)]
+            for row in curve.itertuples()]
+    placement = (
+        [f"DiffSeg + DenseCRF (0 masks), Dice {worth.dice:.3f}, is worth {worth.text()}: the number of masks at "
+         "which the U-Net's curve of Dice against log masks (linear between its points) reaches DiffSeg's Dice. "
+         "The interval is a paired bootstrap over the test images that recomputes the curve and DiffSeg's Dice "
+         f"together; `<` and `>` mark a Dice below the curve's first point or above its last ({worth.first} "
+         f"and {worth.last} masks)."]
+        if worth is not None else []
+    )
+    return [
+        "## Label efficiency",
+        "",
+        f"![Label efficiency]({LABEL_EFFICIENCY_FIGURE})",
+        "",
+        *markdown_table(["Training masks", "Method", "Dice [95 % CI]"], rows),
+        "",
+        *placement,
+        "",
+    ]
+
+
+def training_section(loss: pd.DataFrame | None) -> list[str]:
+    if loss is None or not len(loss):
+        return []
+    window = max(1, min(50, len(loss) // 10))
+    first, last = loss["loss"].head(window).mean(), loss["loss"].tail(window).mean()
+    return [
+        "## Training curve",
+        "",
+        f"![DDPM training loss]({TRAINING_LOSS_FIGURE})",
+        "",
+        f"The DDPM trained for {int(loss['step'].max())} steps; its noise-prediction loss fell from "
+        f"{first:.4f} (mean of the first {window} steps) to {last:.4f} (mean of the last {window}).",
+        "",
+    ]
+
+
+def benchmark_document(
+    run: dict,
+    table1_md: str,
+    table: pd.DataFrame,
+    per_image: pd.DataFrame,
+    manifest: pd.DataFrame,
+    stages_md: str,
+    *,
+    dev_scores: pd.DataFrame | None,
+    dev_per_step: pd.DataFrame | None,
+    selection: Selection | None,
+    curve: pd.DataFrame,
+    worth: Worth | None,
+    loss: pd.DataFrame | None,
+    split_by: list[str],
+    cross: list[CrossDataset],
+    sections: dict[str, str] | None = None,
+    costs_md: str = "",
+    ddpm_images: str = "",
+    dev_fraction: float,
+    group: str | None,
+    n_resamples: int,
+    seed: int,
+) -> str:
+    """The Markdown of results/<name>/benchmark.md (see the module's docstring); `sections`: the test
+    split's Dice by lesion size and failed masks (diffseg.evaluation.breakdown.breakdown_sections); `costs_md`:
+    the wall time, CPU time and memory of each stage (diffseg.reports.job_costs); `ddpm_images`: the
+    protocol's line on the DDPM's training images (`ddpm_images_line`); `group`: the
+    column of images that are not independent, by which the training split's development images
+    were drawn and the test split's statistics resample."""
+    counts = split_counts(manifest)
+    extra = {"Images": f"train {counts['train']}, development {counts[DEV_SPLIT]}, test {counts['test']}"}
+    parts = [
+        *document_header(f"Benchmark {run['name']}", run, extra),
+        *protocol_section(counts, dev_fraction, group, ddpm_images),
+        *selection_section(dev_per_step, table, selection),
+        f"## Table 1: the test split ({counts['test']} images)",
+        "",
+        table1_md.rstrip(),
+        "",
+        *subgroup_tables(per_image, split_by, n_resamples, seed, dev_scores, group),
+        *markdown_sections(sections, level=3),
+        *(line for other in cross for line in cross_dataset_section(other, run["name"], n_resamples, seed, dev_scores)),
+        *label_efficiency_section(curve, worth, table),
+        *training_section(loss),
+        *markdown_sections({"Compute per stage": costs_md} if costs_md.strip() else None),
+        *closing_sections(stages_md, run),
+    ]
+    return "\n".join(parts)
+
