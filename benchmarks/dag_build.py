@@ -26,7 +26,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from diffseg.data.download import ISIC2018_SPLIT_SIZES
+from diffseg.data.isic2018 import ISIC2018_SPLIT_SIZES
 from diffseg.data.store import MANIFEST_COLUMNS, SKIPPED_COLUMNS
 from diffseg.runtime.atomic import write_csv
 

@@ -43,7 +43,7 @@ from diffseg.method.model import load_model
 from diffseg.method.regions import majority_vote
 from diffseg.method.semantics import HEALTHY, LESION
 from diffseg.method.threshold import normalise_map, step_masks
-from diffseg.method.training import TrainSettings, train_ddpm
+from diffseg.method.training import NetworkSpec, TrainingPaths, TrainSettings, train_ddpm
 from diffseg.runtime.atomic import write_csv
 from diffseg.runtime.device import device_name, pick_device
 
@@ -174,8 +174,10 @@ def run_variant(variant: Variant, store_path: Path, out: Path, rows: list[dict],
             settings = TrainSettings(
                 steps=stage, batch_size=args.batch_size, label_dropout=variant.label_dropout, checkpoint_every=10**9
             )
+            paths = TrainingPaths(work, work / "ema", work / "loss.csv")
+            network = NetworkSpec(variant.preset, variant.size, device)
             start = time.monotonic()
-            train_ddpm(images, labels, work, work / "ema", work / "loss.csv", settings, variant.preset, variant.size, device)
+            train_ddpm(images, labels, paths, settings, network)
             trained_seconds += time.monotonic() - start
             unet = load_model(work / "ema", device)
             for step_set in args.step_sets:

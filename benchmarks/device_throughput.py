@@ -30,7 +30,7 @@ from network_cost import forward_cost
 
 from diffseg.method.extraction import default_batch_size
 from diffseg.method.model import build_unet
-from diffseg.method.training import TrainSettings, train_ddpm
+from diffseg.method.training import NetworkSpec, TrainingPaths, TrainSettings, train_ddpm
 from diffseg.runtime.device import device_name, synchronise
 
 # (preset, side, training batch, (K0, K1) training steps on CUDA, on the CPU or None to skip there)
@@ -49,9 +49,11 @@ def training_rate(preset: str, size: int, batch: int, steps: tuple[int, int], de
     for k in steps:
         work = tmp / f"train_{preset}_{size}_{device.type}_{k}"
         settings = TrainSettings(steps=k, batch_size=batch, checkpoint_every=10**9)
+        paths = TrainingPaths(work, work / "ema", work / "loss.csv")
+        network = NetworkSpec(preset, size, device)
         synchronise(device)
         start = time.perf_counter()
-        train_ddpm(images, labels, work, work / "ema", work / "loss.csv", settings, preset, size, device)
+        train_ddpm(images, labels, paths, settings, network)
         synchronise(device)
         seconds.append(time.perf_counter() - start)
     return (steps[1] - steps[0]) / (seconds[1] - seconds[0])

@@ -26,7 +26,13 @@ import torch
 
 from diffseg.data.store import ImageStore, write_store
 from diffseg.data.synthetic import write_synthetic_cohort
-from diffseg.method.extraction import default_batch_size, extract_shard, predict_noise, step_noise
+from diffseg.method.extraction import (
+    ExtractionSettings,
+    default_batch_size,
+    extract_shard,
+    predict_noise,
+    step_noise,
+)
 from diffseg.method.model import build_scheduler, build_unet, load_model
 from diffseg.runtime.device import pick_device, synchronise
 from diffseg.runtime.tensors import to_network_input
@@ -44,7 +50,7 @@ def pipeline_rate(unet, store_path: Path, n_images: int, out: Path) -> float:
     with ImageStore(store_path) as store:
         positions = np.flatnonzero(store.label == 1)[:n_images]
         start = time.perf_counter()
-        extract_shard(store, positions, unet, out, STEPS, 1, "healthy", "lesion", "abs_mean", base_seed=0)
+        extract_shard(store, positions, unet, out, ExtractionSettings(STEPS, 1, "healthy", "lesion", "abs_mean", 0))
         synchronise(next(unet.parameters()).device)
     return n_images * len(STEPS) / (time.perf_counter() - start)
 
@@ -99,7 +105,7 @@ def child(store_path: str, n_images: int, size: int, out: str, model: str | None
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     with ImageStore(store_path) as store:
         positions = np.flatnonzero(store.label == 1)[:n_images]
-        extract_shard(store, positions, unet, out, [100], 1, "healthy", "lesion", "abs_mean", base_seed=0)
+        extract_shard(store, positions, unet, out, ExtractionSettings([100], 1, "healthy", "lesion", "abs_mean", 0))
     after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     peak = {"host_peak_mib": round(after), "growth_over_loaded_model_mib": round(after - before)}
     if device.type == "cuda":

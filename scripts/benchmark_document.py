@@ -6,7 +6,13 @@ import pandas as pd
 from diffseg.evaluation.breakdown import breakdown_sections
 from diffseg.evaluation.label_efficiency import read_worth
 from diffseg.evaluation.selection import read_choice
-from diffseg.reports.benchmark import CrossDataset, Selection, benchmark_document, ddpm_images_line
+from diffseg.reports.benchmark import (
+    BenchmarkInputs,
+    CrossDataset,
+    Selection,
+    benchmark_document,
+    ddpm_images_line,
+)
 from diffseg.reports.documents import run_facts
 from diffseg.reports.job_costs import benchmark_records, stage_costs, stage_costs_markdown
 from diffseg.runtime.atomic import write_text
@@ -51,7 +57,7 @@ with redirect_to(snakemake.log[0]):
     # The extraction the chosen candidate reads: its own, or an earlier candidate's with its step set.
     borrowed = {rule: owners[chosen] for rule, owners in params.borrowed.items()} if chosen else None
     costs = stage_costs_markdown(stage_costs(benchmark_records(params.benchmarks), chosen, borrowed))
-    document = benchmark_document(
+    inputs = BenchmarkInputs(
         run_facts(params.provenance, params.workflow_dir, jobs),
         read(snakemake.input.table1_md),
         pd.read_csv(snakemake.input.table1),
@@ -65,12 +71,15 @@ with redirect_to(snakemake.log[0]):
         worth=read_worth(snakemake.input.worth),
         loss=optional_csv("loss"),
         split_by=params.split_by,
+        group=params.group,
         cross=cross,
         sections=breakdown_sections(snakemake.input.size_bins_md, snakemake.input.mask_coverage_md),
         costs_md=costs,
         ddpm_images=ddpm_images_line(params.healthy, params.lesion_zooms, params.lesion_share),
+    )
+    document = benchmark_document(
+        inputs,
         dev_fraction=params.dev_fraction,
-        group=params.group,
         n_resamples=params.metrics["bootstrap"],
         seed=params.metrics["seed"],
     )

@@ -1,5 +1,5 @@
 # Snakemake glue: download, verify and extract ISIC 2018 Task 1 into a folder cohort.
-from diffseg.data.download import fetch_isic2018
+from diffseg.data.isic2018 import fetch_isic2018
 from diffseg.runtime.logs import redirect_to
 
 with redirect_to(snakemake.log[0]) as log:

@@ -3,7 +3,7 @@ import torch
 
 from diffseg.data.shards import store_shard
 from diffseg.data.store import ImageStore
-from diffseg.method.extraction import extract_shard
+from diffseg.method.extraction import ExtractionSettings, extract_shard
 from diffseg.method.model import load_model
 from diffseg.runtime.device import pick_device
 from diffseg.runtime.logs import redirect_to
@@ -24,12 +24,14 @@ with redirect_to(snakemake.log[0]) as log:
             positions,
             unet,
             snakemake.output.diffs,
-            steps=settings["steps"],
-            draws=settings["draws"],
-            semantic_a=snakemake.params.semantics["a"],
-            semantic_b=snakemake.params.semantics["b"],
-            reduce=snakemake.params.reduce,
-            base_seed=settings["seed"],
+            ExtractionSettings(
+                steps=settings["steps"],
+                draws=settings["draws"],
+                semantic_a=snakemake.params.semantics["a"],
+                semantic_b=snakemake.params.semantics["b"],
+                reduce=snakemake.params.reduce,
+                base_seed=settings["seed"],
+            ),
             batch_size=settings["batch_size"],
             example_ids=[store.ids[p] for p in positions[: settings["examples"]]],
         )

@@ -6,7 +6,7 @@ from diffseg.data.healthy import healthy_training_set, own_skin_per_lesion
 from diffseg.data.shards import evaluation_positions
 from diffseg.data.store import ImageStore
 from diffseg.method.semantic_training import train_semantics
-from diffseg.method.training import TrainSettings
+from diffseg.method.training import NetworkSpec, TrainingPaths, TrainSettings
 from diffseg.runtime.device import pick_device
 from diffseg.runtime.errors import ConfigError
 from diffseg.runtime.logs import redirect_to
@@ -28,11 +28,7 @@ with redirect_to(snakemake.log[0]):
         healthy_per_lesion=own_skin_per_lesion(
             snakemake.params.healthy["source"], snakemake.params.healthy["crops_per_image"]
         ),
-        workdir=snakemake.params.workdir,
-        out_dir=snakemake.output.model,
-        loss_csv=snakemake.output.loss,
+        paths=TrainingPaths(snakemake.params.workdir, snakemake.output.model, snakemake.output.loss),
         settings=settings,
-        preset=snakemake.params.preset,
-        size=size,
-        device=pick_device(),
+        network=NetworkSpec(snakemake.params.preset, size, pick_device()),
     )

@@ -175,13 +175,13 @@ def test_summary_lists_every_image_most_uncertain_first_and_highlights_flagged_r
 def test_annotate_target_writes_masks_overlays_table_and_summary(tmp_path):
     """`snakemake annotate` on six unlabelled images with a model trained here for a few steps."""
     from diffseg.data.synthetic import write_synthetic_cohort
-    from diffseg.method.training import TrainSettings, train_ddpm
+    from diffseg.method.training import NetworkSpec, TrainingPaths, TrainSettings, train_ddpm
 
     cohort = write_synthetic_cohort(tmp_path / "clinic", n_lesion=6, n_healthy=0, size=48, seed=1)
     images = np.stack([resize_rgb(read_rgb(path), 32) for path in cohort["image_path"]])
     settings = TrainSettings(steps=3, batch_size=4, checkpoint_every=3)
-    train_ddpm(images, np.ones(6, np.int64), tmp_path / "train", tmp_path / "model", tmp_path / "loss.csv",
-               settings, preset="tiny", size=32)  # fmt: skip
+    train_ddpm(images, np.ones(6, np.int64), TrainingPaths(tmp_path / "train", tmp_path / "model", tmp_path / "loss.csv"),
+               settings, NetworkSpec("tiny", 32, "cpu"))  # fmt: skip
     # A thumbnail among them is below dataset.min_side, as in `prepare`: left out and listed.
     write_png(tmp_path / "clinic" / "images" / "thumb.png", images[0, :16, :16])
     config = {

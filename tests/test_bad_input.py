@@ -341,15 +341,17 @@ def test_truncated_maps_shard_says_to_delete_it(tmp_path):
 
 
 def test_truncated_training_checkpoint_says_to_delete_it(tmp_path):
-    from diffseg.method.training import CHECKPOINT_NAME, TrainSettings, train_ddpm
+    from diffseg.method.training import CHECKPOINT_NAME, NetworkSpec, TrainingPaths, TrainSettings, train_ddpm
 
     images, labels = np.zeros((4, 8, 8, 3), np.uint8), np.array([0, 1, 0, 1])
     settings = TrainSettings(steps=2, batch_size=2, checkpoint_every=1)
-    train_ddpm(images, labels, tmp_path / "work", tmp_path / "ema", tmp_path / "loss.csv", settings, "tiny", 8)
+    network = NetworkSpec("tiny", 8, "cpu")
+    train_ddpm(images, labels, TrainingPaths(tmp_path / "work", tmp_path / "ema", tmp_path / "loss.csv"), settings, network)
     checkpoint = tmp_path / "work" / CHECKPOINT_NAME
     _truncated_copy(checkpoint, checkpoint)
     with pytest.raises(BadInputError, match="unreadable training checkpoint.*delete it to start over") as caught:
-        train_ddpm(images, labels, tmp_path / "work", tmp_path / "ema2", tmp_path / "loss2.csv", settings, "tiny", 8)
+        paths = TrainingPaths(tmp_path / "work", tmp_path / "ema2", tmp_path / "loss2.csv")
+        train_ddpm(images, labels, paths, settings, network)
     assert caught.value.path == str(checkpoint)
     assert temporaries(tmp_path) == []
 

@@ -25,10 +25,10 @@ SECTIONS = {
     "diffseg.reports.annotation": ("annotate",),
     "diffseg.data.cohort": ("dataset",),
     "diffseg.method.crf": ("crf",),
-    "diffseg.data.download": ("dataset.isic2018",),
     "diffseg.method.extraction": ("extraction", "difference"),
     "diffseg.data.folds": ("validation",),
     "diffseg.data.healthy": ("healthy",),
+    "diffseg.data.isic2018": ("dataset.isic2018",),
     "diffseg.evaluation.metrics": ("metrics",),
     "diffseg.method.model": ("model",),
     "diffseg.evaluation.otsu_baseline": ("otsu",),
@@ -142,12 +142,13 @@ def test_every_settings_dataclass_and_the_known_settings_are_checked():
     assert {
         ("diffseg.method.training", "TrainSettings", "steps"),
         ("diffseg.evaluation.unet_baseline", "UNetSettings", "steps"),
-        ("diffseg.method.threshold", "threshold_shard", "method"),
-        ("diffseg.method.threshold", "step_masks", "fill_holes"),
+        ("diffseg.method.threshold", "ThresholdSettings", "method"),
+        ("diffseg.method.threshold", "tidy_mask", "fill_holes"),
         ("diffseg.method.crf", "crf_shard", "rounds"),
         ("diffseg.data.healthy", "healthy_training_set", "crop_fraction"),
         ("diffseg.method.extraction", "extract_shard", "batch_size"),
         ("diffseg.data.synthetic", "write_synthetic_cohort", "seed"),
+        ("diffseg.data.isic2018", "fetch_isic2018", "base_url"),
     } <= checked
 
 

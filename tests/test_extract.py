@@ -81,8 +81,9 @@ def test_luma_signed_is_healthy_luma_minus_one_and_a_half_lesion_luma():
 def test_shard_file_layout_and_chunking(unet, store_path, tmp_path):
     with ImageStore(store_path) as store:
         positions = np.flatnonzero(store.label == 1)[:3]
-        extract_shard(store, positions, unet, tmp_path / "shard-0000.h5", STEPS, 2, "healthy", "lesion",
-                      "abs_mean", base_seed=5, batch_size=6, example_ids=[store.ids[positions[0]]])  # fmt: skip
+        settings = ExtractionSettings(STEPS, 2, "healthy", "lesion", "abs_mean", base_seed=5)
+        extract_shard(store, positions, unet, tmp_path / "shard-0000.h5", settings, batch_size=6,
+                      example_ids=[store.ids[positions[0]]])  # fmt: skip
         ids = [store.ids[p] for p in positions]
         expected = noise_differences(
             unet, store.images(positions), ids, ExtractionSettings(STEPS, 2, base_seed=5)
@@ -113,8 +114,8 @@ def test_joined_shards_read_as_one_file_after_the_folder_moves(unet, store_path,
         lesions = np.flatnonzero(store.label == 1)
         shards = [lesions[:2], lesions[2:5]]
         for i, positions in enumerate(shards):
-            extract_shard(store, positions, unet, folder / "diffs" / f"shard-{i:04d}.h5", STEPS, 1,
-                          "healthy", "lesion", "abs_mean", base_seed=0, batch_size=4)  # fmt: skip
+            settings = ExtractionSettings(STEPS, 1, "healthy", "lesion", "abs_mean", base_seed=0)
+            extract_shard(store, positions, unet, folder / "diffs" / f"shard-{i:04d}.h5", settings, batch_size=4)
     join_shards([folder / "diffs" / f"shard-{i:04d}.h5" for i in range(2)], folder / "diffs.h5")
     moved = shutil.move(folder, tmp_path / "moved")
     with h5py.File(f"{moved}/diffs.h5", "r") as joined:

@@ -19,16 +19,18 @@ from diffseg.method.model import build_scheduler, load_model
 from diffseg.method.prediction import noise_from_sample
 from diffseg.method.semantic_pair import PAIR_FILE, SemanticPair, is_pair
 from diffseg.method.semantic_training import (
+    PairSettings,
     answering_to_healthy,
     train_finetuned_pair,
     train_pair,
     train_semantics,
 )
 from diffseg.method.semantics import HEALTHY, LESION
-from diffseg.method.training import TrainSettings, noisy_sample, train_ddpm
+from diffseg.method.training import NetworkSpec, TrainingPaths, TrainSettings, noisy_sample, train_ddpm
 from diffseg.runtime.errors import BadInputError, ConfigError
 
 SIZE = 16
+TINY = NetworkSpec("tiny", SIZE, "cpu")
 
 
 def trained_args(root, out: str) -> tuple:
@@ -38,7 +40,7 @@ def trained_args(root, out: str) -> tuple:
         "healthy": rng.integers(170, 256, (5, SIZE, SIZE, 3), dtype=np.uint8),
     }
     settings = TrainSettings(steps=3, batch_size=2, checkpoint_every=2, seed=1)
-    return images, root / "training", root / out, root / f"{out}.csv", settings, {"healthy": [50, 60]}, "tiny", SIZE
+    return images, TrainingPaths(root / "training", root / out, root / f"{out}.csv"), settings, {"healthy": [50, 60]}, TINY
 
 
 @pytest.fixture(scope="module")
@@ -119,27 +121,29 @@ def test_a_pair_of_another_image_size_is_refused(trained):
 
 def test_train_semantics_trains_the_conditional_network_on_both_semantics(tmp_path):
     images, *_ = trained_args(tmp_path, "unused")
-    outputs = dict(settings=TrainSettings(steps=2, batch_size=2, seed=1), preset="tiny", size=SIZE)
+    outputs = dict(settings=TrainSettings(steps=2, batch_size=2, seed=1), network=TINY)
     conditional = {"model": "conditional", "a": "healthy", "b": "lesion", "t_ranges": {}}
-    paths = dict(workdir=tmp_path / "w1", out_dir=tmp_path / "m1", loss_csv=tmp_path / "l1.csv")
-    losses = train_semantics(images["lesion"], images["healthy"], conditional, **paths, **outputs)
+    paths = TrainingPaths(tmp_path / "w1", tmp_path / "m1", tmp_path / "l1.csv")
+    losses = train_semantics(images["lesion"], images["healthy"], conditional, paths=paths, **outputs)
     labels = [LESION] * len(images["lesion"]) + [HEALTHY] * len(images["healthy"])
     both = np.concatenate([images["lesion"], images["healthy"]])
-    assert losses == train_ddpm(both, labels, tmp_path / "w2", tmp_path / "m2", tmp_path / "l2.csv", **outputs)
+    paths = TrainingPaths(tmp_path / "w2", tmp_path / "m2", tmp_path / "l2.csv")
+    assert losses == train_ddpm(both, labels, paths, **outputs)
     assert not is_pair(tmp_path / "m1")
     # Zoomed lesion views join the lesion class, after the whole frames.
-    paths = dict(workdir=tmp_path / "w3", out_dir=tmp_path / "m3", loss_csv=tmp_path / "l3.csv")
-    zoomed = train_semantics(images["lesion"], images["healthy"], conditional, lesion_zooms=[2], **paths, **outputs)
+    paths = TrainingPaths(tmp_path / "w3", tmp_path / "m3", tmp_path / "l3.csv")
+    zoomed = train_semantics(images["lesion"], images["healthy"], conditional, lesion_zooms=[2], paths=paths, **outputs)
     lesions = lesion_training_set(images["lesion"], [2])
     labels = [LESION] * len(lesions) + [HEALTHY] * len(images["healthy"])
     both = np.concatenate([lesions, images["healthy"]])
-    assert zoomed == train_ddpm(both, labels, tmp_path / "w4", tmp_path / "m4", tmp_path / "l4.csv", **outputs)
+    paths = TrainingPaths(tmp_path / "w4", tmp_path / "m4", tmp_path / "l4.csv")
+    assert zoomed == train_ddpm(both, labels, paths, **outputs)
 
 
 def test_train_semantics_trains_a_pair_only_of_healthy_and_lesion(tmp_path):
     images, *_ = trained_args(tmp_path, "unused")
-    outputs = dict(settings=TrainSettings(steps=1, batch_size=2), preset="tiny", size=SIZE)
-    outputs |= dict(workdir=tmp_path / "work", out_dir=tmp_path / "model", loss_csv=tmp_path / "loss.csv")
+    outputs = dict(settings=TrainSettings(steps=1, batch_size=2), network=TINY)
+    outputs |= dict(paths=TrainingPaths(tmp_path / "work", tmp_path / "model", tmp_path / "loss.csv"))
     pair = {"model": "pair", "a": "healthy", "b": "lesion", "t_ranges": {"healthy": [50, 60]}}
     losses = train_semantics(images["lesion"], images["healthy"], pair, **outputs)
     assert sorted(losses) == ["healthy", "lesion"] and is_pair(tmp_path / "model")
@@ -190,15 +194,10 @@ def finetuned_args(root, out: str, finetune_steps: int) -> dict:
     return dict(
         lesions=lesions,
         healthy=border_crops(lesions, 0.25, 4),
-        workdir=root / "training",
-        out_dir=root / out,
-        loss_csv=root / f"{out}.csv",
+        paths=TrainingPaths(root / "training", root / out, root / f"{out}.csv"),
         settings=TrainSettings(steps=4, batch_size=2, checkpoint_every=2, seed=2),
-        t_ranges={},
-        finetune_t_range=[50, 60],
-        preset="tiny",
-        size=SIZE,
-        finetune_steps=finetune_steps,
+        pair=PairSettings(t_ranges={}, finetune_t_range=[50, 60], finetune_steps=finetune_steps),
+        network=TINY,
         healthy_per_lesion=4,
     )
 
@@ -261,7 +260,7 @@ def test_the_fine_tune_starts_from_the_lesion_network_under_the_healthy_label(fi
 def test_train_semantics_fine_tunes_a_pair_at_its_own_t_range_only(tmp_path):
     args = finetuned_args(tmp_path, "model", finetune_steps=None)
     lesions, healthy = args.pop("lesions"), args.pop("healthy")
-    for key in ("t_ranges", "finetune_t_range", "finetune_steps", "healthy_per_lesion"):
+    for key in ("pair", "healthy_per_lesion"):
         args.pop(key)
     semantics = {"model": "finetuned_pair", "a": "healthy", "b": "lesion", "t_ranges": {},
                  "finetune_steps": None, "finetune_t_range": [50, 60]}  # fmt: skip

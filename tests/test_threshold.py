@@ -6,7 +6,14 @@ import h5py
 import numpy as np
 import pytest
 
-from diffseg.method.threshold import binarise, normalise_map, step_masks, threshold_shard, tidy_mask
+from diffseg.method.threshold import (
+    ThresholdSettings,
+    binarise,
+    normalise_map,
+    step_masks,
+    threshold_shard,
+    tidy_mask,
+)
 from diffseg.runtime.errors import BadInputError
 
 
@@ -60,7 +67,8 @@ def test_normalised_map_spans_zero_to_one_and_a_flat_map_gives_no_lesion():
     normalised = normalise_map(diff * 7 + 3, smooth_sigma=0.0)
     assert normalised.min() == 0 and normalised.max() == pytest.approx(1)
     flat = np.full((8, 8), 0.3)
-    assert not step_masks(flat[None], "otsu").any() and not step_masks(flat[None], "fixed").any()
+    for method in ("otsu", "fixed"):
+        assert not step_masks(flat[None], ThresholdSettings(method=method)).any()
 
 
 def test_shard_of_masks_mirrors_the_difference_shard(tmp_path):
@@ -73,14 +81,14 @@ def test_shard_of_masks_mirrors_the_difference_shard(tmp_path):
         h5.create_dataset("ids", data=np.array(["x", "y"], dtype=object), dtype=h5py.string_dtype())
         h5["steps"] = np.array([60, 70])
         h5["diff"] = diffs
-    bare = dict(closing=0, fill_holes=False)
-    threshold_shard(tmp_path / "diffs.h5", tmp_path / "masks.h5", "fixed", 0.5, 1.0, "high", **bare)
+    bare = ThresholdSettings(method="fixed", value=0.5, smooth_sigma=1.0, closing=0, fill_holes=False)
+    threshold_shard(tmp_path / "diffs.h5", tmp_path / "masks.h5", bare, "high")
     with h5py.File(tmp_path / "masks.h5", "r") as h5:
         masks = h5["masks"]
         assert masks.shape == (2, 2, 32, 32) and masks.dtype == np.uint8 and masks.chunks == (1, 2, 32, 32)
         assert list(h5["index"][()]) == [4, 9] and list(h5["steps"][()]) == [60, 70]
         assert list(h5["ids"].asstr()[()]) == ["x", "y"]
-        np.testing.assert_array_equal(masks[0, 0], step_masks(diffs[0, :1], "fixed", 0.5, 1.0, **bare)[0])
+        np.testing.assert_array_equal(masks[0, 0], step_masks(diffs[0, :1], bare)[0])
         assert (masks[0, 0] != disk).mean() < 0.02
 
 

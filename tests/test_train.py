@@ -10,7 +10,9 @@ import torch
 from diffseg.method.model import load_model
 from diffseg.method.training import (
     CHECKPOINT_NAME,
+    NetworkSpec,
     SampleTargets,
+    TrainingPaths,
     TrainSettings,
     _draw_batch,
     balanced_picks,
@@ -19,6 +21,7 @@ from diffseg.method.training import (
 from diffseg.runtime.errors import ConfigError
 
 SIZE = 16
+TINY = NetworkSpec("tiny", SIZE, "cpu")
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +33,7 @@ def data():
 
 def _train(data, root, steps, checkpoint_every=2):
     settings = TrainSettings(steps=steps, batch_size=4, checkpoint_every=checkpoint_every, seed=3)
-    losses = train_ddpm(*data, root / "work", root / "ema", root / "loss.csv", settings, "tiny", SIZE)
+    losses = train_ddpm(*data, TrainingPaths(root / "work", root / "ema", root / "loss.csv"), settings, TINY)
     return losses, load_model(root / "ema").state_dict()
 
 
@@ -65,9 +68,8 @@ def test_checkpoint_of_other_data_is_not_resumed(data, tmp_path):
 def test_loss_falls_when_learning_a_plain_grey_image(tmp_path):
     images = np.full((4, SIZE, SIZE, 3), 128, dtype=np.uint8)
     settings = TrainSettings(steps=30, batch_size=4, lr=3e-3, seed=0)
-    losses = train_ddpm(
-        images, np.ones(4), tmp_path / "w", tmp_path / "ema", tmp_path / "l.csv", settings, "tiny", SIZE
-    )
+    paths = TrainingPaths(tmp_path / "w", tmp_path / "ema", tmp_path / "l.csv")
+    losses = train_ddpm(images, np.ones(4), paths, settings, TINY)
     assert np.mean(losses[-5:]) < np.mean(losses[:5])
 
 
@@ -106,7 +108,7 @@ def test_the_run_records_how_many_lesion_and_healthy_images_it_drew(tmp_path, ca
     labels = np.array([1, 1] + [0] * 8)
     settings = TrainSettings(steps=40, batch_size=8, seed=0, lesion_share=0.5)
     with caplog.at_level("INFO", logger="diffseg"):
-        train_ddpm(images, labels, tmp_path / "w", tmp_path / "ema", tmp_path / "loss.csv", settings, "tiny", SIZE)
+        train_ddpm(images, labels, TrainingPaths(tmp_path / "w", tmp_path / "ema", tmp_path / "loss.csv"), settings, TINY)
     loss = pd.read_csv(tmp_path / "loss.csv")
     assert (loss["lesion_draws"] + loss["healthy_draws"] == 8).all()
     lesion, healthy = int(loss["lesion_draws"].sum()), int(loss["healthy_draws"].sum())
@@ -130,7 +132,7 @@ def test_a_sample_prediction_draws_each_image_a_target_among_its_own_rows():
 def test_targets_need_sample_prediction_and_a_whole_number_per_image(data, tmp_path):
     images, labels = data
     settings = TrainSettings(steps=1, batch_size=2)
-    run = (images, labels, tmp_path / "w", tmp_path / "e", tmp_path / "l.csv", settings, "tiny", SIZE)
+    run = (images, labels, TrainingPaths(tmp_path / "w", tmp_path / "e", tmp_path / "l.csv"), settings, TINY)
     with pytest.raises(ValueError, match="prediction 'sample'"):
         train_ddpm(*run, targets=SampleTargets(images, 1))
     with pytest.raises(ValueError, match="per image"):

@@ -50,9 +50,17 @@ def step_noise(base_seed: int, image_id: str, t: int, draw: int, shape: Sequence
     return torch.randn(tuple(shape), generator=torch.Generator().manual_seed(seed))
 
 
-@dataclass
+@dataclass(frozen=True)
 class ExtractionSettings:
-    """How maps are made: steps t, draws K, the two semantics, the reduction and the noise seed."""
+    """How maps are made: the schema's `extraction` steps, draws and seed, `semantics.a` and `b`, and
+    `difference.reduce`.
+
+    - `steps`: the noise-addition steps t, one map each;
+    - `draws`: noise draws K averaged per step (the same draws for both semantics);
+    - `semantic_a`, `semantic_b`: the semantics whose predicted noises are compared (a name or id, held as the id);
+    - `reduce`: how a draw's two predictions become a map, one of `REDUCTIONS` (see the module doc);
+    - `base_seed`: the seed of every noise draw (`step_noise`).
+    """
 
     steps: Sequence[int]
     draws: int = 4
@@ -62,8 +70,10 @@ class ExtractionSettings:
     base_seed: int = 0
 
     def __post_init__(self):
-        self.steps = [int(t) for t in self.steps]
-        self.semantic_a, self.semantic_b = semantic_id(self.semantic_a), semantic_id(self.semantic_b)
+        # Normalised in place: frozen, so through object.__setattr__.
+        object.__setattr__(self, "steps", [int(t) for t in self.steps])
+        object.__setattr__(self, "semantic_a", semantic_id(self.semantic_a))
+        object.__setattr__(self, "semantic_b", semantic_id(self.semantic_b))
         if self.reduce not in REDUCTIONS:
             raise ValueError(f"difference.reduce {self.reduce!r} is not one of {REDUCTIONS}")
         if self.draws < 1 or not self.steps or not all(0 <= t < 1000 for t in self.steps):
@@ -201,17 +211,15 @@ def extract_shard(
     positions: Sequence[int],
     unet,
     out_path: str | os.PathLike,
-    steps: Sequence[int],
-    draws: int,
-    semantic_a: int | str,
-    semantic_b: int | str,
-    reduce: str,
-    base_seed: int,
+    settings: ExtractionSettings,
     batch_size: int = 0,
     example_ids: Iterable[str] = (),
 ) -> None:
-    """Write the maps of the store images at `positions` to `out_path` (layout: docs/architecture.md)."""
-    settings = ExtractionSettings(steps, draws, semantic_a, semantic_b, reduce, base_seed)
+    """Write the maps of the store images at `positions` to `out_path` (layout: docs/architecture.md).
+
+    `batch_size` forward rows per batch (0: what fits the device); the images of `example_ids` also
+    keep their x_t and predicted noises of draw 0.
+    """
     positions = np.asarray(positions, dtype=np.int64)
     ids = [store.ids[p] for p in positions]
     size = store.size
@@ -227,9 +235,9 @@ def extract_shard(
         h5.attrs.update(
             semantic_a=settings.semantic_a,
             semantic_b=settings.semantic_b,
-            reduce=reduce,
-            draws=draws,
-            seed=base_seed,
+            reduce=settings.reduce,
+            draws=settings.draws,
+            seed=settings.base_seed,
         )
         lazy_images = ((image_id, store.image(p)) for image_id, p in zip(ids, positions, strict=True))
         maps = iter_differences(unet, lazy_images, settings, batch_size, example_ids)
@@ -239,7 +247,7 @@ def extract_shard(
                 h5.create_dataset(
                     f"examples/{image_id}/{name}", data=value.astype(np.float16), compression="gzip"
                 )
-    log.info("%s: %d images × %d steps × %d draws", out_path, len(ids), len(settings.steps), draws)
+    log.info("%s: %d images × %d steps × %d draws", out_path, len(ids), len(settings.steps), settings.draws)
 
 
 def join_shards(shard_paths: Sequence[str | os.PathLike], out_path: str | os.PathLike) -> None:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import os
 import shutil
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -28,7 +27,7 @@ from diffseg.data.lesion_views import lesion_training_set
 from diffseg.method.model import load_model
 from diffseg.method.semantic_pair import save_pair
 from diffseg.method.semantics import HEALTHY, LESION, SEMANTICS
-from diffseg.method.training import SampleTargets, TrainSettings, train_ddpm
+from diffseg.method.training import NetworkSpec, SampleTargets, TrainingPaths, TrainSettings, train_ddpm
 from diffseg.runtime.atomic import atomic_dir, write_csv
 from diffseg.runtime.errors import ConfigError
 from diffseg.runtime.logs import log
@@ -36,6 +35,21 @@ from diffseg.runtime.logs import log
 MODELS = ("conditional", "pair", "finetuned_pair")
 # semantics.finetune_steps null fine-tunes for this share of train.steps.
 FINETUNE_STEPS_DIVISOR = 4
+
+
+@dataclasses.dataclass(frozen=True)
+class PairSettings:
+    """The schema's `semantics` section as the pairs read it (docs/method.md §7).
+
+    - `t_ranges`: per network name, the [t_min, t_max) of its training steps, replacing the train
+      settings' range (a name without one keeps it); finetuned_pair reads "lesion" only;
+    - `finetune_t_range`: finetuned_pair: the [t_min, t_max) of the healthy network's fine-tune;
+    - `finetune_steps`: finetuned_pair: steps of the fine-tune; None: `train.steps // 4` (at least 1).
+    """
+
+    t_ranges: Mapping[str, Sequence[int]]
+    finetune_t_range: Sequence[int]
+    finetune_steps: int | None = None
 
 
 def train_semantics(
@@ -51,9 +65,9 @@ def train_semantics(
     `semantics` is the schema's `semantics` section; `healthy_per_lesion` > 0 says that `healthy`
     holds each lesion image's own skin, that many rows per image (`healthy.own_skin_per_lesion`);
     `lesion_zooms` adds the lesion images' zoomed-in centre views to the lesion class
-    (`lesion_views`); `training` holds the other arguments of `train_ddpm` (workdir, out_dir,
-    loss_csv, settings, preset, size, device). Saves the model to `out_dir` and the loss per step to
-    `loss_csv`; returns the losses (one list per network for a pair).
+    (`lesion_views`); `training` holds the other arguments of `train_ddpm` (paths, settings,
+    network). Saves the model to `paths.out_dir` and the loss per step to `paths.loss_csv`; returns
+    the losses (one list per network for a pair).
     """
     model = semantics["model"]
     if model not in MODELS:
@@ -75,92 +89,75 @@ def train_semantics(
         )
     if model == "pair":
         return train_pair({"lesion": lesions, "healthy": healthy}, t_ranges=semantics["t_ranges"], **training)
-    return train_finetuned_pair(
-        lesions,
-        healthy,
-        t_ranges=semantics["t_ranges"],
-        finetune_steps=semantics["finetune_steps"],
-        finetune_t_range=semantics["finetune_t_range"],
-        healthy_per_lesion=healthy_per_lesion,
-        **training,
-    )
+    pair = PairSettings(semantics["t_ranges"], semantics["finetune_t_range"], semantics["finetune_steps"])
+    return train_finetuned_pair(lesions, healthy, pair=pair, healthy_per_lesion=healthy_per_lesion, **training)
 
 
 def train_pair(
     images: Mapping[str, np.ndarray],
-    workdir: str | os.PathLike,
-    out_dir: str | os.PathLike,
-    loss_csv: str | os.PathLike,
+    paths: TrainingPaths,
     settings: TrainSettings,
     t_ranges: Mapping[str, Sequence[int]],
-    preset: str,
-    size: int,
-    device: torch.device | str = "cpu",
+    network: NetworkSpec,
 ) -> dict[str, list[float]]:
     """Train one ε-prediction network per semantic on its `images[name]` (each for `settings.steps`).
 
-    Each network has its own checkpoint under `workdir/<name>`, so a killed run resumes the one it
-    was training. `t_ranges[name]` = [t_min, t_max) replaces the settings' range for that network.
-    The loss CSV holds the mean of the two losses per step and one column per network.
+    Each network has its own checkpoint under `paths.workdir/<name>`, so a killed run resumes the one
+    it was training. `t_ranges[name]` = [t_min, t_max) replaces the settings' range for that network
+    (`PairSettings.t_ranges`). The loss CSV holds the mean of the two losses per step and one column
+    per network.
     """
     losses = {
         name: _train_network(
-            workdir, name, semantic_images, _in_t_range(settings, t_ranges.get(name)),
-            preset=preset, size=size, device=device,
+            paths.workdir, name, semantic_images, _in_t_range(settings, t_ranges.get(name)), network=network
         )
         for name, semantic_images in images.items()
-    }  # fmt: skip
-    _save_networks(workdir, out_dir, dict.fromkeys(images, "epsilon"))
+    }
+    _save_networks(paths.workdir, paths.out_dir, dict.fromkeys(images, "epsilon"))
     table = pd.DataFrame({f"loss_{name}": values for name, values in losses.items()})
     table.insert(0, "loss", table.mean(axis=1))
     table.insert(0, "step", np.arange(1, len(table) + 1))
-    write_csv(table, loss_csv)
+    write_csv(table, paths.loss_csv)
     return losses
 
 
 def train_finetuned_pair(
     lesions: np.ndarray,
     healthy: np.ndarray,
-    workdir: str | os.PathLike,
-    out_dir: str | os.PathLike,
-    loss_csv: str | os.PathLike,
+    paths: TrainingPaths,
     settings: TrainSettings,
-    t_ranges: Mapping[str, Sequence[int]],
-    finetune_t_range: Sequence[int],
-    preset: str,
-    size: int,
-    device: torch.device | str = "cpu",
-    finetune_steps: int | None = None,
+    pair: PairSettings,
+    network: NetworkSpec,
     healthy_per_lesion: int = 0,
 ) -> dict[str, list[float]]:
     """The authors' pair: a lesion network, and a copy of it fine-tuned into the healthy network.
 
     Both predict x̂₀, as the authors' do: the fine-tune starts from the lesion network's output, so
     the two must predict the same kind of thing. The lesion network learns to denoise the `lesions`
-    (`settings.steps`, t in `t_ranges["lesion"]` or the settings' range). Its EMA weights start the
-    healthy network, fine-tuned for `finetune_steps` (None: `settings.steps // 4`) at t in
-    `finetune_t_range` to map x_t of a lesion image to a healthy x̂₀: one of the image's own
+    (`settings.steps`, t in `pair.t_ranges["lesion"]` or the settings' range). Its EMA weights start
+    the healthy network, fine-tuned for `pair.finetune_steps` (None: `settings.steps // 4`) at t in
+    `pair.finetune_t_range` to map x_t of a lesion image to a healthy x̂₀: one of the image's own
     `healthy_per_lesion` rows of `healthy` (its border crops), or with 0 any healthy image. The loss
     CSV has one row per step of either network, in training order, and the network's name.
     """
-    if t_ranges.get("healthy"):
+    if pair.t_ranges.get("healthy"):
         raise ConfigError(
             "semantics.t_ranges.healthy is the pair's; finetuned_pair fine-tunes the healthy network at "
             "semantics.finetune_t_range"
         )
-    common = dict(preset=preset, size=size, device=device, prediction="sample")
-    lesion_settings = _in_t_range(settings, t_ranges.get("lesion"))
-    lesion_losses = _train_network(workdir, "lesion", lesions, lesion_settings, **common)
-    steps = finetune_steps or max(1, settings.steps // FINETUNE_STEPS_DIVISOR)
-    finetune = _in_t_range(dataclasses.replace(settings, steps=steps), finetune_t_range)
-    log.info("fine-tuning a copy of the lesion network: %d steps, t in %s", steps, list(finetune_t_range))
+    common = dict(network=network, prediction="sample")
+    lesion_settings = _in_t_range(settings, pair.t_ranges.get("lesion"))
+    lesion_losses = _train_network(paths.workdir, "lesion", lesions, lesion_settings, **common)
+    steps = pair.finetune_steps or max(1, settings.steps // FINETUNE_STEPS_DIVISOR)
+    finetune = _in_t_range(dataclasses.replace(settings, steps=steps), pair.finetune_t_range)
+    log.info("fine-tuning a copy of the lesion network: %d steps, t in %s", steps, list(pair.finetune_t_range))
     healthy_losses = _train_network(
-        workdir, "healthy", lesions, finetune,
+        paths.workdir, "healthy", lesions, finetune,
         targets=SampleTargets(healthy, healthy_per_lesion),
-        initial=answering_to_healthy(load_model(Path(workdir) / "lesion" / "ema")),
+        initial=answering_to_healthy(load_model(Path(paths.workdir) / "lesion" / "ema")),
         **common,
     )  # fmt: skip
-    _save_networks(workdir, out_dir, {"lesion": "sample", "healthy": "sample"})
+    _save_networks(paths.workdir, paths.out_dir, {"lesion": "sample", "healthy": "sample"})
     table = pd.DataFrame(
         {
             "step": np.arange(1, len(lesion_losses) + len(healthy_losses) + 1),
@@ -168,7 +165,7 @@ def train_finetuned_pair(
             "network": ["lesion"] * len(lesion_losses) + ["healthy"] * len(healthy_losses),
         }
     )
-    write_csv(table, loss_csv)
+    write_csv(table, paths.loss_csv)
     return {"lesion": lesion_losses, "healthy": healthy_losses}
 
 
@@ -191,7 +188,7 @@ def _train_network(
     """Train the network of semantic `name` on `images` in `workdir/<name>` (checkpoint, ema/, loss.csv)."""
     folder = Path(workdir) / name
     labels = np.full(len(images), SEMANTICS[name])
-    return train_ddpm(images, labels, folder, folder / "ema", folder / "loss.csv", settings, **training)
+    return train_ddpm(images, labels, TrainingPaths(folder, folder / "ema", folder / "loss.csv"), settings, **training)
 
 
 def _in_t_range(settings: TrainSettings, t_range: Sequence[int] | None) -> TrainSettings:

@@ -13,6 +13,7 @@ bridges small gaps in the ring and hole filling turns it into the lesion it encl
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 
 import h5py
 import numpy as np
@@ -78,34 +79,49 @@ def tidy_mask(mask: np.ndarray, closing: int = 2, fill_holes: bool = True, compo
     return mask if component == "all" else keep_one_component(mask, component)
 
 
+@dataclass(frozen=True)
+class ThresholdSettings:
+    """The schema's `threshold` section: how each difference map becomes a mask.
+
+    - `method`: "otsu" (Otsu's threshold per map) or "fixed" (the level `value`), see `binarise`;
+    - `value`: the fixed level on the map normalised to [0, 1] and turned so the lesion is high;
+    - `smooth_sigma`: Gaussian smoothing of each map before thresholding, in pixels (0 = none);
+    - `closing`: iterations of a 3×3 closing of each mask (0 = none), see `tidy_mask`;
+    - `fill_holes`: fill the holes of each mask;
+    - `component`: "all" (keep every connected component), "centre" or "largest" (only that one).
+    """
+
+    method: str = "otsu"
+    value: float = 0.5
+    smooth_sigma: float = 1.0
+    closing: int = 2
+    fill_holes: bool = True
+    component: str = "all"
+
+
 def step_masks(
-    diffs: np.ndarray,
-    method: str = "otsu",
-    value: float = 0.5,
-    smooth_sigma: float = 1.0,
-    polarity: str = "high",
-    closing: int = 2,
-    fill_holes: bool = True,
-    component: str = "all",
+    diffs: np.ndarray, settings: ThresholdSettings = ThresholdSettings(), polarity: str = "high"
 ) -> np.ndarray:
-    """Masks `(S, H, W)` bool, one per map of `diffs` `(S, H, W)`."""
-    return np.stack(
-        [tidy_mask(binarise(normalise_map(d, smooth_sigma), method, value, polarity), closing, fill_holes, component) for d in diffs]
-    )
+    """Masks `(S, H, W)` bool, one per map of `diffs` `(S, H, W)`; `polarity` as in `binarise`."""
+    return np.stack([_step_mask(d, settings, polarity) for d in diffs])
+
+
+def _step_mask(diff: np.ndarray, settings: ThresholdSettings, polarity: str) -> np.ndarray:
+    normalised = normalise_map(diff, settings.smooth_sigma)
+    mask = binarise(normalised, settings.method, settings.value, polarity)
+    return tidy_mask(mask, settings.closing, settings.fill_holes, settings.component)
 
 
 def threshold_shard(
     diffs_path: str | os.PathLike,
     masks_path: str | os.PathLike,
-    method: str = "otsu",
-    value: float = 0.5,
-    smooth_sigma: float = 1.0,
+    settings: ThresholdSettings = ThresholdSettings(),
     polarity: str = "high",
-    closing: int = 2,
-    fill_holes: bool = True,
-    component: str = "all",
 ) -> None:
-    """Per-step masks of every image of a noise-difference shard, image by image (layout: docs)."""
+    """Per-step masks of every image of a noise-difference shard, image by image (layout: docs).
+
+    `polarity` "high": the lesion is where the map is high (|ε_a − ε_b|); "low": where it is low.
+    """
     with open_shard(diffs_path, ("index", "ids", "steps", "diff"), "noise-difference shard") as source:
         diffs = source["diff"]
         with atomic_path(masks_path) as tmp, h5py.File(tmp, "w") as out:
@@ -116,9 +132,10 @@ def threshold_shard(
                 compression="gzip", shuffle=True,
             )  # fmt: skip
             out.attrs.update(
-                method=method, value=value, smooth_sigma=smooth_sigma, polarity=polarity, closing=closing,
-                fill_holes=fill_holes, component=component,
-            )
+                method=settings.method, value=settings.value, smooth_sigma=settings.smooth_sigma,
+                polarity=polarity, closing=settings.closing, fill_holes=settings.fill_holes,
+                component=settings.component,
+            )  # fmt: skip
             for j in progress(range(len(diffs)), desc="threshold"):
-                masks[j] = step_masks(diffs[j], method, value, smooth_sigma, polarity, closing, fill_holes, component)
-    log.info("%s: %d images, method %s, polarity %s", masks_path, len(diffs), method, polarity)
+                masks[j] = step_masks(diffs[j], settings, polarity)
+    log.info("%s: %d images, method %s, polarity %s", masks_path, len(diffs), settings.method, polarity)

@@ -29,6 +29,7 @@ import pickle
 import random
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -94,6 +95,38 @@ class SampleTargets:
     per_image: int
 
 
+@dataclass(frozen=True)
+class TrainingPaths:
+    """Where a run keeps its resumable checkpoint (`workdir/checkpoint.pt`) and saves the EMA weights
+    inference uses (`out_dir`, `save_model`) and, per step, the loss and how many of the batch's
+    elements were lesion and healthy images (`loss_csv`)."""
+
+    workdir: str | os.PathLike
+    out_dir: str | os.PathLike
+    loss_csv: str | os.PathLike
+
+
+@dataclass(frozen=True)
+class NetworkSpec:
+    """The network a run trains: the schema's `model.preset` at the `dataset.size` images are stored
+    at (`build_unet`), on `device`."""
+
+    preset: str
+    size: int
+    device: torch.device | str
+
+
+class _Batch(NamedTuple):
+    """One training batch, all drawn from the run's generator (`_draw_batch`)."""
+
+    x0: torch.Tensor  # the images (N, 3, H, W)
+    target: torch.Tensor  # their x̂₀ targets: the images themselves, or drawn from `SampleTargets`
+    noise: torch.Tensor  # ε
+    t: torch.Tensor  # the steps
+    c: torch.Tensor  # the class labels, the null class where dropped
+    lesion_draws: int  # how many of the images are lesion images
+
+
 class EMA:
     """Exponential moving average of a model's weights, with the usual warm-up of the decay.
 
@@ -138,13 +171,9 @@ def noisy_sample(x0: torch.Tensor, noise: torch.Tensor, t: torch.Tensor, alphas_
 def train_ddpm(
     images: np.ndarray,
     labels: np.ndarray,
-    workdir: str | os.PathLike,
-    out_dir: str | os.PathLike,
-    loss_csv: str | os.PathLike,
+    paths: TrainingPaths,
     settings: TrainSettings,
-    preset: str,
-    size: int,
-    device: torch.device | str = "cpu",
+    network: NetworkSpec,
     prediction: str = "epsilon",
     targets: SampleTargets | None = None,
     initial: torch.nn.Module | None = None,
@@ -153,23 +182,23 @@ def train_ddpm(
 
     `prediction` "sample" trains the network to predict x̂₀ instead: the image itself, or its
     `targets`. `initial` is a network of the same preset whose weights training starts from.
-    Resumes from `workdir/checkpoint.pt` when it belongs to the same data, settings and start; saves
-    the EMA weights to `out_dir` (`save_model`) and, per step, the loss and how many of the batch's
-    elements were lesion and healthy images to `loss_csv`. Returns the losses.
+    Resumes from `paths.workdir/checkpoint.pt` when it belongs to the same data, settings and start;
+    saves the EMA weights to `paths.out_dir` (`save_model`) and, per step, the loss and how many of
+    the batch's elements were lesion and healthy images to `paths.loss_csv`. Returns the losses.
     """
-    images, labels = _checked_training_data(images, labels, size)
+    images, labels = _checked_training_data(images, labels, network.size)
     prediction = checked_prediction(prediction)
-    target_images = _checked_targets(targets, prediction, len(images), size)
-    device = torch.device(device)
+    target_images = _checked_targets(targets, prediction, len(images), network.size)
+    device = torch.device(network.device)
     seed_everything(settings.seed)
-    unet = build_unet(preset, size).to(device).train()
+    unet = build_unet(network.preset, network.size).to(device).train()
     if initial is not None:
         unet.load_state_dict(initial.state_dict())
-    fingerprint = _fingerprint(images, labels, settings, preset, size, prediction, targets, initial)
+    fingerprint = _fingerprint(images, labels, settings, network, prediction, targets, initial)
     ema = EMA(unet, settings.ema_decay)
     optimiser = torch.optim.AdamW(unet.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
     generator = torch.Generator().manual_seed(settings.seed)
-    checkpoint = Path(workdir) / CHECKPOINT_NAME
+    checkpoint = Path(paths.workdir) / CHECKPOINT_NAME
     history = _resume(checkpoint, fingerprint, settings.steps, unet, ema, optimiser, generator)
     alphas_cumprod = build_scheduler().alphas_cumprod
     pixels = to_network_input(images, device)
@@ -178,32 +207,28 @@ def train_ddpm(
     done = len(history["loss"])
     bar = progress(range(done, settings.steps), desc="DDPM", total=settings.steps, initial=done)
     for step in bar:
-        x0, target, noise, t, c, lesion_draws = _draw_batch(
-            pixels, classes, goals, settings, generator, device
-        )
-        goal = noise if prediction == "epsilon" else target
-        history["loss"].append(_train_step(unet, optimiser, settings, alphas_cumprod, x0, noise, t, c, goal))
-        history["lesion_draws"].append(lesion_draws)
+        batch = _draw_batch(pixels, classes, goals, settings, generator, device)
+        history["loss"].append(_train_step(unet, optimiser, settings, alphas_cumprod, batch, prediction))
+        history["lesion_draws"].append(batch.lesion_draws)
         ema.update(unet)
         bar.set_postfix(loss=f"{history['loss'][-1]:.4f}", refresh=False)
         if (step + 1) % settings.checkpoint_every == 0 and step + 1 < settings.steps:
             _save_checkpoint(checkpoint, fingerprint, unet, ema, optimiser, generator, history)
     _save_checkpoint(checkpoint, fingerprint, unet, ema, optimiser, generator, history)
-    save_model(ema.model, out_dir)
+    save_model(ema.model, paths.out_dir)
+    _write_history(history, settings, labels, paths.loss_csv)
+    return history["loss"]
+
+
+def _write_history(history: dict[str, list], settings: TrainSettings, labels: np.ndarray, loss_csv) -> None:
+    """Write the per-step loss and lesion and healthy draws to `loss_csv`, and log the run's summary."""
     lesion = np.asarray(history["lesion_draws"], dtype=np.int64)
-    table = pd.DataFrame(
-        {
-            "step": np.arange(1, len(lesion) + 1),
-            "loss": history["loss"],
-            "lesion_draws": lesion,
-            "healthy_draws": settings.batch_size - lesion,
-        }
-    )
+    table = pd.DataFrame({"step": np.arange(1, len(lesion) + 1), "loss": history["loss"],
+                          "lesion_draws": lesion, "healthy_draws": settings.batch_size - lesion})  # fmt: skip
     write_csv(table, loss_csv)
     last_losses = float(np.mean(history["loss"][-50:]))
     log.info("DDPM: %d steps, loss (mean of the last 50) %.4f", len(table), last_losses)
     log.info(_draws_report(lesion, settings, labels))
-    return history["loss"]
 
 
 def balanced_picks(
@@ -262,7 +287,7 @@ def _checked_targets(targets: SampleTargets | None, prediction: str, count: int,
     return images
 
 
-def _draw_batch(pixels, classes, goals, settings: TrainSettings, generator, device):
+def _draw_batch(pixels, classes, goals, settings: TrainSettings, generator, device) -> _Batch:
     """Images, their x̂₀ targets, noise, steps, class labels and the count of lesion images of one
     batch, all drawn from `generator`. `goals` is (target pixels, per_image) or None (x̂₀ = x_0)."""
     picks = balanced_picks(classes, settings.batch_size, settings.lesion_share, generator)
@@ -278,7 +303,7 @@ def _draw_batch(pixels, classes, goals, settings: TrainSettings, generator, devi
     t = torch.randint(settings.t_min, settings.t_max, (settings.batch_size,), generator=generator)
     noise = torch.randn(x0.shape, generator=generator)
     lesion_draws = int((classes[picks] == LESION).sum())
-    return x0, target, noise.to(device), t.to(device), c.to(device), lesion_draws
+    return _Batch(x0, target, noise.to(device), t.to(device), c.to(device), lesion_draws)
 
 
 def _target_rows(picks: torch.Tensor, targets: torch.Tensor, per_image: int, generator) -> torch.Tensor:
@@ -288,13 +313,16 @@ def _target_rows(picks: torch.Tensor, targets: torch.Tensor, per_image: int, gen
     return picks * per_image + torch.randint(per_image, (len(picks),), generator=generator)
 
 
-def _train_step(unet, optimiser, settings: TrainSettings, alphas_cumprod, x0, noise, t, c, goal) -> float:
-    """One AdamW step on ‖goal − network(x_t, t, c)‖², goal ε or x̂₀; mixed precision (bfloat16) on CUDA."""
+def _train_step(unet, optimiser, settings: TrainSettings, alphas_cumprod, batch: _Batch, prediction: str) -> float:
+    """One AdamW step on ‖goal − network(x_t, t, c)‖², goal ε (`prediction` "epsilon") or x̂₀;
+    mixed precision (bfloat16) on CUDA."""
+    goal = batch.noise if prediction == "epsilon" else batch.target
     autocast = (
-        torch.autocast("cuda", dtype=torch.bfloat16) if x0.device.type == "cuda" else contextlib.nullcontext()
+        torch.autocast("cuda", dtype=torch.bfloat16) if batch.x0.device.type == "cuda" else contextlib.nullcontext()
     )
     with autocast:
-        predicted = unet(noisy_sample(x0, noise, t, alphas_cumprod), t, class_labels=c).sample
+        x_t = noisy_sample(batch.x0, batch.noise, batch.t, alphas_cumprod)
+        predicted = unet(x_t, batch.t, class_labels=batch.c).sample
     loss = F.mse_loss(predicted.float(), goal)
     optimiser.zero_grad(set_to_none=True)
     loss.backward()
@@ -304,14 +332,14 @@ def _train_step(unet, optimiser, settings: TrainSettings, alphas_cumprod, x0, no
 
 
 def _fingerprint(
-    images, labels, settings: TrainSettings, preset: str, size: int, prediction: str, targets, initial
+    images, labels, settings: TrainSettings, network: NetworkSpec, prediction: str, targets, initial
 ) -> str:
     """What a checkpoint must share with this run to be resumed: data, preset, trajectory settings,
-    prediction target and the weights it started from."""
+    prediction target and the weights it started from; not the device, so a run resumes on another."""
     digest = hashlib.sha256(images.tobytes())
     digest.update(labels.tobytes())
     trajectory = {k: v for k, v in asdict(settings).items() if k not in _TRAJECTORY_EXCLUDES}
-    digest.update(json.dumps([trajectory, preset, size, prediction], sort_keys=True).encode())
+    digest.update(json.dumps([trajectory, network.preset, network.size, prediction], sort_keys=True).encode())
     if targets is not None:
         digest.update(np.ascontiguousarray(targets.images).tobytes())
         digest.update(str(targets.per_image).encode())

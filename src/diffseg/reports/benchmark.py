@@ -239,53 +239,71 @@ def training_section(loss: pd.DataFrame | None) -> list[str]:
     ]
 
 
-def benchmark_document(
-    run: dict,
-    table1_md: str,
-    table: pd.DataFrame,
-    per_image: pd.DataFrame,
-    manifest: pd.DataFrame,
-    stages_md: str,
-    *,
-    dev_scores: pd.DataFrame | None,
-    dev_per_step: pd.DataFrame | None,
-    selection: Selection | None,
-    curve: pd.DataFrame,
-    worth: Worth | None,
-    loss: pd.DataFrame | None,
-    split_by: list[str],
-    cross: list[CrossDataset],
-    sections: dict[str, str] | None = None,
-    costs_md: str = "",
-    ddpm_images: str = "",
-    dev_fraction: float,
-    group: str | None,
-    n_resamples: int,
-    seed: int,
-) -> str:
-    """The Markdown of results/<name>/benchmark.md (see the module's docstring); `sections`: the test
-    split's Dice by lesion size and failed masks (diffseg.evaluation.breakdown.breakdown_sections); `costs_md`:
-    the wall time, CPU time and memory of each stage (diffseg.reports.job_costs); `ddpm_images`: the
-    protocol's line on the DDPM's training images (`ddpm_images_line`); `group`: the
-    column of images that are not independent, by which the training split's development images
-    were drawn and the test split's statistics resample."""
-    counts = split_counts(manifest)
+@dataclass(frozen=True)
+class BenchmarkInputs:
+    """What the benchmark document reads: the run's facts, tables and texts.
+
+    - `run`: the run's facts (`diffseg.reports.documents.run_facts`): name, configuration, times;
+    - `table1_md`, `table`: the test split's Table 1 as Markdown and as its table (key, method, ...);
+    - `per_image`: the test split's scores per image and method, with the cohort's kept columns;
+    - `manifest`: the prepared manifest (which images each split holds);
+    - `stages_md`: what each stage ran (`diffseg.runtime.provenance.provenance_markdown`);
+    - `dev_scores`, `dev_per_step`: the development split's scores per image and Dice per step, or None;
+    - `selection`: the candidates tried on the development split, or None when there were none;
+    - `curve`, `worth`: the label-efficiency curve and DiffSeg's place on it (None: not placed);
+    - `loss`: the DDPM's loss per step, or None;
+    - `split_by`: the cohort's kept columns, by which the test images are split into tables;
+    - `group`: the column of images that are not independent, by which the training split's
+      development images were drawn and the test split's statistics resample;
+    - `cross`: the other cohorts segmented by this run's models;
+    - `sections`: the test split's Dice by lesion size and failed masks
+      (diffseg.evaluation.breakdown.breakdown_sections);
+    - `costs_md`: the wall time, CPU time and memory of each stage (diffseg.reports.job_costs);
+    - `ddpm_images`: the protocol's line on the DDPM's training images (`ddpm_images_line`).
+    """
+
+    run: dict
+    table1_md: str
+    table: pd.DataFrame
+    per_image: pd.DataFrame
+    manifest: pd.DataFrame
+    stages_md: str
+    dev_scores: pd.DataFrame | None
+    dev_per_step: pd.DataFrame | None
+    selection: Selection | None
+    curve: pd.DataFrame
+    worth: Worth | None
+    loss: pd.DataFrame | None
+    split_by: list[str]
+    group: str | None
+    cross: list[CrossDataset]
+    sections: dict[str, str] | None = None
+    costs_md: str = ""
+    ddpm_images: str = ""
+
+
+def benchmark_document(inputs: BenchmarkInputs, *, dev_fraction: float, n_resamples: int, seed: int) -> str:
+    """The Markdown of results/<name>/benchmark.md (see the module's docstring) from `inputs`;
+    `dev_fraction`: the share of the training split carved off as the development split; the test
+    statistics' bootstrap draws `n_resamples` resamples seeded by `seed`."""
+    run, name = inputs.run, inputs.run["name"]
+    counts = split_counts(inputs.manifest)
     extra = {"Images": f"train {counts['train']}, development {counts[DEV_SPLIT]}, test {counts['test']}"}
+    dev_scores = inputs.dev_scores
     parts = [
-        *document_header(f"Benchmark {run['name']}", run, extra),
-        *protocol_section(counts, dev_fraction, group, ddpm_images),
-        *selection_section(dev_per_step, table, selection),
+        *document_header(f"Benchmark {name}", run, extra),
+        *protocol_section(counts, dev_fraction, inputs.group, inputs.ddpm_images),
+        *selection_section(inputs.dev_per_step, inputs.table, inputs.selection),
         f"## Table 1: the test split ({counts['test']} images)",
         "",
-        table1_md.rstrip(),
+        inputs.table1_md.rstrip(),
         "",
-        *subgroup_tables(per_image, split_by, n_resamples, seed, dev_scores, group),
-        *markdown_sections(sections, level=3),
-        *(line for other in cross for line in cross_dataset_section(other, run["name"], n_resamples, seed, dev_scores)),
-        *label_efficiency_section(curve, worth, table),
-        *training_section(loss),
-        *markdown_sections({"Compute per stage": costs_md} if costs_md.strip() else None),
-        *closing_sections(stages_md, run),
+        *subgroup_tables(inputs.per_image, inputs.split_by, n_resamples, seed, dev_scores, inputs.group),
+        *markdown_sections(inputs.sections, level=3),
+        *(line for other in inputs.cross for line in cross_dataset_section(other, name, n_resamples, seed, dev_scores)),
+        *label_efficiency_section(inputs.curve, inputs.worth, inputs.table),
+        *training_section(inputs.loss),
+        *markdown_sections({"Compute per stage": inputs.costs_md} if inputs.costs_md.strip() else None),
+        *closing_sections(inputs.stages_md, run),
     ]
     return "\n".join(parts)
-
