@@ -46,7 +46,7 @@ $(BIN)/.slurm: $(BIN)/.installed
 	touch $@
 
 ## figures: redraw every figure from existing results (nothing upstream is recomputed for a code change).
-FIGURE_RULES := figure_noise_difference figure_steps figure_regions figure_crf figure_table1 figure_dice_per_step figure_ged figure_loss
+FIGURE_RULES := draw_noise_difference draw_steps draw_regions draw_crf draw_table1 draw_dice_per_step draw_ged draw_loss
 figures: $(BIN)/.installed
 	$(BIN)/snakemake figures --cores $(CORES) --rerun-triggers mtime --forcerun $(FIGURE_RULES) $(SNAKEMAKE_ARGS)
 

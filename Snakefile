@@ -1,5 +1,18 @@
 # DiffSeg: skin-lesion segmentation from diffusion difference.
 # This file is the table of contents; every stage lives in workflow/rules/<stage>.smk.
+import os
+import sys
+
+# The workflow's own package (src/diffseg), importable here and in every rule script, in the pip
+# venv, a conda env or on a SLURM node alike (sbatch exports the environment), without installing
+# it into each env.
+PACKAGE_DIR = os.path.join(workflow.basedir, "src")
+sys.path.insert(0, PACKAGE_DIR)
+os.environ.update(
+    PYTHONPATH=os.pathsep.join(
+        filter(None, [PACKAGE_DIR, os.environ.get("PYTHONPATH")])
+    )
+)
 
 
 configfile: "config/config.yaml"

@@ -57,9 +57,9 @@ def run_pipeline(folder: Path, config: dict, cores: int, targets: tuple[str, ...
 def stage_benchmarks(folder: Path, dataset: str) -> pd.DataFrame:
     """One row per job of `dataset` from Snakemake's benchmark TSVs (`diffseg.reports.job_costs`): `stage`,
     `job` (the TSV's name: `shard-0003`, `train_ddpm`), `s`, `max_rss`."""
-    jobs = benchmark_records(folder / "benchmarks" / dataset)
+    jobs = benchmark_records(folder / "logs" / dataset)
     if jobs.empty:
-        raise RuntimeError(f"no benchmark TSVs under {folder / 'benchmarks' / dataset}")
+        raise RuntimeError(f"no benchmark TSVs under {folder / 'logs' / dataset}")
     return jobs.assign(job=jobs["path"].str.rsplit("/", n=1).str[-1])
 
 

@@ -213,7 +213,7 @@ def test_annotate_target_writes_masks_overlays_table_and_summary(tmp_path):
     assert all(image_id in page for image_id in table["id"])
 
     # Resume after an interruption in the last shard: only that shard's table and the summary are redone.
-    for lost in ("table/shard-0001.csv", "annotations.csv", "summary.html"):
+    for lost in ("annotation/shard-0001.csv", "annotations.csv", "summary.html"):
         (out / lost).unlink()
     dry = run_snakemake(tmp_path, "annotate", "-n")
     assert dry.returncode == 0, dry.stderr[-4000:]

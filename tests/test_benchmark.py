@@ -104,9 +104,9 @@ def test_official_splits_and_a_development_split_that_trains_nothing(benchmarked
     assert counts["test"] == N_TEST and counts["train"] + counts["dev"] == N_TRAIN and counts["dev"] >= 1
     assert "img_kind" in manifest
     # The U-Net on all masks trained on the training split alone, the budgets on their subsets.
-    assert f"U-Net trains on {counts['train']} images" in (benchmarked.parents[1] / "logs" / "bench" / "train_unet.log").read_text()
+    assert f"U-Net trains on {counts['train']} images" in (benchmarked.parents[1] / "logs" / "bench" / "unet" / "train.log").read_text()
     for budget in BUDGETS:
-        log = benchmarked.parents[1] / "logs" / "bench" / f"train_unet_masks-{budget}.log"
+        log = benchmarked.parents[1] / "logs" / "bench" / "unet" / f"masks-{budget}" / "train.log"
         assert f"U-Net trains on {budget} images" in log.read_text()
     # The development root scores the development images with the main run's models, trains none.
     dev = benchmarked / "dev"

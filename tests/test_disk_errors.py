@@ -146,9 +146,9 @@ def test_snakemake_run_on_a_full_disk_shows_the_message_not_a_traceback(tmp_path
         subprocess.run(["umount", str(tmp_path / "results")], check=True)
     output = result.stdout + result.stderr
     assert result.returncode != 0
-    assert "Error in rule synthesise" in output
+    assert "Error in rule synthesise_cohort" in output
     assert "Error: cannot write results/mini/cohort" in output and ": no space left on device" in output
-    log_text = (tmp_path / "logs" / "mini" / "synthesise.log").read_text()
+    log_text = (tmp_path / "logs" / "mini" / "cohort" / "synthesise.log").read_text()
     assert "no space left on device" in log_text and "Traceback" not in log_text
 
 

@@ -83,7 +83,7 @@ def resumed(tmp_path_factory, finished_run):
     results = workdir / "results" / "mini"
     seen = kill_at(workdir, results, "prepared", "prepare")
     assert not (results / "crf").exists(), "the run went past prepare before it was killed"
-    seen += kill_at(workdir, results, "crf", "crf_fuse")
+    seen += kill_at(workdir, results, "crf", "fuse_crf")
     rerun = run_snakemake(workdir)
     assert rerun.returncode == 0, rerun.stdout[-3000:] + rerun.stderr[-3000:]
     return workdir, results, seen

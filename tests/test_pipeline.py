@@ -40,7 +40,7 @@ def test_every_test_image_is_scored_once_per_method(finished_run):
 def test_shards_are_joined_into_one_virtual_file(finished_run):
     shards = sorted((finished_run / "diffs").glob("shard-*.h5"))
     assert len(shards) >= 2
-    with h5py.File(finished_run / "diffs.h5", "r") as joined:
+    with h5py.File(finished_run / "diffs" / "joined.h5", "r") as joined:
         assert joined["diff"].is_virtual
         total = sum(h5py.File(s, "r")["diff"].shape[0] for s in shards)
         assert joined["diff"].shape == (total, 3, 32, 32)
@@ -49,7 +49,7 @@ def test_shards_are_joined_into_one_virtual_file(finished_run):
 
 
 def test_per_step_masks_and_regions_agree(finished_run):
-    with h5py.File(finished_run / "masks" / "shard-0000.h5", "r") as masks, \
+    with h5py.File(finished_run / "steps" / "shard-0000.h5", "r") as masks, \
             h5py.File(finished_run / "regions" / "shard-0000.h5", "r") as regions:
         steps = masks["masks"][()].astype(bool)  # (n, S, H, W)
         np.testing.assert_array_equal(regions["consistent"][()].astype(bool), steps.all(axis=1))

@@ -77,7 +77,7 @@ def test_killed_twice_then_rerun_gives_the_uninterrupted_results(tmp_path_factor
     rerun = run_snakemake(workdir)
     assert rerun.returncode == 0, rerun.stdout[-3000:] + rerun.stderr[-3000:]
 
-    assert "resumed from" in (workdir / "logs" / "mini" / "train_ddpm.log").read_text()
+    assert "resumed from" in (workdir / "logs" / "mini" / "model" / "train.log").read_text()
     kept = [shard for shard, mtime in finished.items() if shard.stat().st_mtime_ns == mtime]
     assert kept, "every finished extraction shard was redone"
     assert_same_results(results, finished_run)

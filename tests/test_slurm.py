@@ -113,7 +113,7 @@ def test_every_job_went_through_sbatch(cluster, slurm_jobs, slurm_run):
     # One Snakemake run submitted them all: the plugin names every job after the run's id.
     assert slurm_jobs["JobName"].nunique() == 1
     rules = set(slurm_jobs["rule"])
-    assert {"prepare", "train_ddpm", "extract_noise", "threshold", "crf_fuse", "table1"} <= rules
+    assert {"prepare", "train_ddpm", "extract_noise", "threshold_steps", "fuse_crf", "tabulate_scores"} <= rules
     shards = list((slurm_run / "results" / "mini" / "diffs").glob("shard-*.h5"))
     assert len(shards) >= 2
     assert (slurm_jobs["rule"] == "extract_noise").sum() == len(shards), "one extraction job per shard"

@@ -66,7 +66,7 @@ def test_ablations_share_what_they_do_not_change(validated):
     for k in (1, 2):
         assert not (validated / "fixed_threshold" / f"fold-{k}" / "model").exists()
         assert not (validated / "fixed_threshold" / f"fold-{k}" / "diffs").exists()
-        assert (validated / "fixed_threshold" / f"fold-{k}" / "masks").is_dir()
+        assert (validated / "fixed_threshold" / f"fold-{k}" / "steps").is_dir()
         assert (validated / "untrained" / f"fold-{k}" / "model" / "ema").is_dir()
     table = pd.read_csv(validated / "ablation_table.csv")
     assert table["variant"].tolist() == ["default", "fixed_threshold", "untrained"]

@@ -17,22 +17,23 @@ checkpoint annotate_prepare:
         manifest="results/annotate/{cohort}/prepared/manifest.csv",
         skipped="results/annotate/{cohort}/prepared/skipped.csv",
     log:
-        "logs/annotate/{cohort}/prepare.log",
+        "logs/annotate/{cohort}/prepared/prepare.log",
     benchmark:
-        "benchmarks/annotate/{cohort}/prepare.tsv"
+        "logs/annotate/{cohort}/prepared/prepare.tsv"
     conda:
         "../../envs/core.yaml"
     params:
         # Another folder under the same name is another cohort: the store is rebuilt for it.
         cohort=annotation_cohort_folder,
-        on_bad_image=config["dataset"]["on_bad_image"],
-        min_side=config["dataset"]["min_side"],
+        on_bad_image=setting("dataset", "on_bad_image"),
+        min_side=setting("dataset", "min_side"),
     script:
         "../../scripts/annotate_prepare.py"
 
 
 # The evaluation's per-shard rules (diffusion.smk, uncertainty.smk) on the cohort's store. Outside any
-# results root they read the main configuration; `with: params` replaces each value they inherit.
+# results root their setting() params read the main configuration; only the split and the shard
+# size differ (`with: params` replaces just the values it names).
 use rule extract_noise as annotate_extract with:
     input:
         store="results/annotate/{cohort}/prepared/store.h5",
@@ -40,63 +41,51 @@ use rule extract_noise as annotate_extract with:
     output:
         diffs="results/annotate/{cohort}/diffs/shard-{shard}.h5",
     log:
-        "logs/annotate/{cohort}/extract/shard-{shard}.log",
+        "logs/annotate/{cohort}/diffs/shard-{shard}.log",
     benchmark:
-        "benchmarks/annotate/{cohort}/extract/shard-{shard}.tsv"
+        "logs/annotate/{cohort}/diffs/shard-{shard}.tsv"
     params:
         split="predict",
-        shard_size=config["annotate"]["shard_size"],
-        extraction=config["extraction"],
-        semantics=config["semantics"],
-        reduce=config["difference"]["reduce"],
-        preset=config["model"]["preset"],
+        shard_size=setting("annotate", "shard_size"),
 
 
-use rule threshold as annotate_threshold with:
+use rule threshold_steps as annotate_threshold with:
     input:
         diffs="results/annotate/{cohort}/diffs/shard-{shard}.h5",
     output:
         masks="results/annotate/{cohort}/steps/shard-{shard}.h5",
         examples=directory("results/annotate/{cohort}/steps/examples/shard-{shard}"),
     log:
-        "logs/annotate/{cohort}/threshold/shard-{shard}.log",
+        "logs/annotate/{cohort}/steps/shard-{shard}.log",
     benchmark:
-        "benchmarks/annotate/{cohort}/threshold/shard-{shard}.tsv"
-    params:
-        threshold=config["threshold"],
-        reduce=config["difference"]["reduce"],
-        examples=config["extraction"]["examples"],
+        "logs/annotate/{cohort}/steps/shard-{shard}.tsv"
 
 
-use rule regions as annotate_regions with:
+use rule find_regions as annotate_regions with:
     input:
         store="results/annotate/{cohort}/prepared/store.h5",
         masks="results/annotate/{cohort}/steps/shard-{shard}.h5",
     output:
         regions="results/annotate/{cohort}/regions/shard-{shard}.h5",
-        overlays=directory("results/annotate/{cohort}/regions/examples/shard-{shard}"),
+        overlays=directory("results/annotate/{cohort}/regions/overlays/shard-{shard}"),
     log:
         "logs/annotate/{cohort}/regions/shard-{shard}.log",
     benchmark:
-        "benchmarks/annotate/{cohort}/regions/shard-{shard}.tsv"
-    params:
-        examples=config["extraction"]["examples"],
+        "logs/annotate/{cohort}/regions/shard-{shard}.tsv"
 
 
-use rule crf_fuse as annotate_crf with:
+use rule fuse_crf as annotate_crf with:
     input:
         store="results/annotate/{cohort}/prepared/store.h5",
         masks="results/annotate/{cohort}/steps/shard-{shard}.h5",
         regions="results/annotate/{cohort}/regions/shard-{shard}.h5",
     output:
         fused="results/annotate/{cohort}/crf/shard-{shard}.h5",
-        masks=directory("results/annotate/{cohort}/masks/shard-{shard}"),
+        masks=directory("results/annotate/{cohort}/crf/masks/shard-{shard}"),
     log:
         "logs/annotate/{cohort}/crf/shard-{shard}.log",
     benchmark:
-        "benchmarks/annotate/{cohort}/crf/shard-{shard}.tsv"
-    params:
-        crf=config["crf"],
+        "logs/annotate/{cohort}/crf/shard-{shard}.tsv"
 
 
 rule annotate_shard:
@@ -105,14 +94,16 @@ rule annotate_shard:
         masks="results/annotate/{cohort}/steps/shard-{shard}.h5",
         regions="results/annotate/{cohort}/regions/shard-{shard}.h5",
         fused="results/annotate/{cohort}/crf/shard-{shard}.h5",
-        fused_masks="results/annotate/{cohort}/masks/shard-{shard}",
+        fused_masks="results/annotate/{cohort}/crf/masks/shard-{shard}",
     output:
-        table="results/annotate/{cohort}/table/shard-{shard}.csv",
-        overlays=directory("results/annotate/{cohort}/overlays/shard-{shard}"),
+        table="results/annotate/{cohort}/annotation/shard-{shard}.csv",
+        overlays=directory(
+            "results/annotate/{cohort}/annotation/overlays/shard-{shard}"
+        ),
     log:
-        "logs/annotate/{cohort}/annotate_shard/shard-{shard}.log",
+        "logs/annotate/{cohort}/annotation/shard-{shard}.log",
     benchmark:
-        "benchmarks/annotate/{cohort}/annotate_shard/shard-{shard}.tsv"
+        "logs/annotate/{cohort}/annotation/shard-{shard}.tsv"
     conda:
         "../../envs/core.yaml"
     params:
@@ -132,14 +123,14 @@ rule annotate_summary:
     log:
         "logs/annotate/{cohort}/summary.log",
     benchmark:
-        "benchmarks/annotate/{cohort}/summary.tsv"
+        "logs/annotate/{cohort}/summary.tsv"
     conda:
         "../../envs/core.yaml"
     params:
         name="{cohort}",
         cohort=annotation_cohort_folder,
         model=trained_model,
-        review_quantile=config["annotate"]["review_quantile"],
-        review_cutoff=config["annotate"]["review_cutoff"],
+        review_quantile=setting("annotate", "review_quantile"),
+        review_cutoff=setting("annotate", "review_cutoff"),
     script:
         "../../scripts/annotate_summary.py"

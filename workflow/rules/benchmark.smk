@@ -17,7 +17,7 @@ rule benchmark:
         # with the store as their input.
         [
             f"results/{DATASET}/cross/{cohort}/prepared/manifest.csv"
-            for cohort in CROSS_CONFIGS
+            for cohort in ROOTS.cross_configs
         ],
 
 
@@ -27,26 +27,26 @@ checkpoint select_candidate:
     input:
         dev_scores=[
             f"{BENCHMARK}/candidate/{candidate}/dev/evaluation/scores.csv"
-            for candidate in CANDIDATES
+            for candidate in ROOTS.candidates
         ],
     output:
         chosen=f"{BENCHMARK}/selection/chosen.yaml",
         table=f"{BENCHMARK}/selection/candidates.csv",
         markdown=f"{BENCHMARK}/selection/candidates.md",
     log:
-        f"logs/{DATASET}/select_candidate.log",
+        f"logs/{DATASET}/selection/select.log",
     benchmark:
-        f"benchmarks/{DATASET}/select_candidate.tsv"
+        f"logs/{DATASET}/selection/select.tsv"
     conda:
         "../../envs/core.yaml"
     params:
-        candidates=CANDIDATES,
-        metrics=config["metrics"],
+        candidates=ROOTS.candidates,
+        metrics=setting("metrics"),
     script:
         "../../scripts/select_candidate.py"
 
 
-rule label_efficiency:
+rule fit_label_efficiency:
     input:
         scores=benchmark_file("evaluation/scores.csv"),
         manifest=f"{BENCHMARK}/prepared/manifest.csv",
@@ -54,19 +54,19 @@ rule label_efficiency:
         curve=f"{BENCHMARK}/evaluation/label_efficiency.csv",
         worth=f"{BENCHMARK}/evaluation/label_efficiency_worth.csv",
     log:
-        f"logs/{DATASET}/label_efficiency.log",
+        f"logs/{DATASET}/evaluation/label_efficiency.log",
     benchmark:
-        f"benchmarks/{DATASET}/label_efficiency.tsv"
+        f"logs/{DATASET}/evaluation/label_efficiency.tsv"
     conda:
         "../../envs/core.yaml"
     params:
-        metrics=config["metrics"],
-        group=config["dataset"]["folder"]["splits"]["group"],
+        metrics=setting("metrics"),
+        group=setting("dataset", "folder", "splits", "group"),
     script:
-        "../../scripts/label_efficiency.py"
+        "../../scripts/fit_label_efficiency.py"
 
 
-rule figure_label_efficiency:
+rule draw_label_efficiency:
     input:
         curve=f"{BENCHMARK}/evaluation/label_efficiency.csv",
         worth=f"{BENCHMARK}/evaluation/label_efficiency_worth.csv",
@@ -80,14 +80,14 @@ rule figure_label_efficiency:
     log:
         f"logs/{DATASET}/figures/label_efficiency.log",
     benchmark:
-        f"benchmarks/{DATASET}/figures/label_efficiency.tsv"
+        f"logs/{DATASET}/figures/label_efficiency.tsv"
     conda:
         "../../envs/report.yaml"
     script:
-        "../../scripts/figure_label_efficiency.py"
+        "../../scripts/draw_label_efficiency.py"
 
 
-rule benchmark_document:
+rule write_benchmark_document:
     input:
         unpack(benchmark_inputs),
         manifest=f"{BENCHMARK}/prepared/manifest.csv",
@@ -97,31 +97,31 @@ rule benchmark_document:
     output:
         document=f"{BENCHMARK}/benchmark.md",
     log:
-        f"logs/{DATASET}/benchmark_document.log",
+        f"logs/{DATASET}/benchmark.log",
     conda:
         "../../envs/core.yaml"
     params:
         provenance={**provenance("benchmark"), "name": DATASET},
         workflow_dir=workflow.basedir,
         logs=f"logs/{DATASET}",
-        # Every job's wall time, CPU time and memory (the rules' `benchmark:` files).
-        benchmarks=f"benchmarks/{DATASET}",
-        # Which candidate's extraction each candidate reads (those with one step set share one), by
-        # the name of the rule that extracts.
-        borrowed={rules.extract_noise.rule.name: CANDIDATE_OWNERS["diffs"]},
-        split_by=config["dataset"]["folder"]["splits"]["keep"],
+        # Every job's wall time, CPU time and memory (the rules' `benchmark:` files, beside their logs).
+        benchmarks=f"logs/{DATASET}",
+        # Which candidate's extraction (stage `diffs`) each candidate reads: those with one step set
+        # share one.
+        borrowed={"diffs": ROOTS.candidate_owners["diffs"]},
+        split_by=setting("dataset", "folder", "splits", "keep"),
         # Each cross-dataset cohort's splits: its kept columns, which its test table is split by, and
         # its group column (images of one lesion), by which its statistics resample.
         cross={
             cohort: cross["dataset"]["folder"]["splits"]
-            for cohort, cross in CROSS_CONFIGS.items()
+            for cohort, cross in ROOTS.cross_configs.items()
         },
-        dev_fraction=config["dataset"]["dev_fraction"],
+        dev_fraction=setting("dataset", "dev_fraction"),
         # What the DDPM's two semantics learn from, for the protocol.
-        healthy=config["healthy"],
-        lesion_zooms=config["lesion_views"]["zooms"],
-        lesion_share=config["train"]["lesion_share"],
-        group=config["dataset"]["folder"]["splits"]["group"],
-        metrics=config["metrics"],
+        healthy=setting("healthy"),
+        lesion_zooms=setting("lesion_views", "zooms"),
+        lesion_share=setting("train", "lesion_share"),
+        group=setting("dataset", "folder", "splits", "group"),
+        metrics=setting("metrics"),
     script:
-        "../../scripts/benchmark_document.py"
+        "../../scripts/write_benchmark_document.py"

@@ -1,13 +1,13 @@
 # Datasets: the embedded synthetic cohort, the ISIC 2018 download, and the prepared image store.
 
 
-rule synthesise:
+rule synthesise_cohort:
     output:
         cohort=directory("results/{root}/cohort"),
     log:
-        "logs/{root}/synthesise.log",
+        "logs/{root}/cohort/synthesise.log",
     benchmark:
-        "benchmarks/{root}/synthesise.tsv"
+        "logs/{root}/cohort/synthesise.tsv"
     conda:
         "../../envs/core.yaml"
     params:
@@ -15,7 +15,7 @@ rule synthesise:
         size=setting("dataset", "size"),
         test_fraction=setting("dataset", "test_fraction"),
     script:
-        "../../scripts/synthesise.py"
+        "../../scripts/synthesise_cohort.py"
 
 
 # Compute nodes of many clusters have no internet: the download runs where Snakemake runs.
@@ -25,18 +25,18 @@ localrules:
 
 rule download_isic2018:
     output:
-        cohort=directory(str(Path(config["dataset"]["isic2018"]["dest"]) / "cohort")),
+        cohort=directory(ISIC2018_COHORT),
     log:
-        "logs/download_isic2018.log",
+        "logs/isic2018/download.log",
     benchmark:
-        "benchmarks/download_isic2018.tsv"
+        "logs/isic2018/download.tsv"
     retries: 2
     conda:
         "../../envs/core.yaml"
     params:
         # The cohort folder's parent: the archives are kept beside it, so a rerun resumes them.
         dest=lambda wildcards, output: Path(output.cohort).parent,
-        base_url=config["dataset"]["isic2018"]["base_url"],
+        base_url=setting("dataset", "isic2018", "base_url"),
     script:
         "../../scripts/download_isic2018.py"
 
@@ -55,9 +55,9 @@ checkpoint prepare:
             subcategory="Input images left out",
         ),
     log:
-        "logs/{root}/prepare.log",
+        "logs/{root}/prepared/prepare.log",
     benchmark:
-        "benchmarks/{root}/prepare.tsv"
+        "logs/{root}/prepared/prepare.tsv"
     conda:
         "../../envs/core.yaml"
     params:

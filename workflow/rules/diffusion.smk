@@ -9,9 +9,9 @@ rule train_ddpm:
         model=directory("results/{root}/model/ema"),
         loss="results/{root}/model/loss.csv",
     log:
-        "logs/{root}/train_ddpm.log",
+        "logs/{root}/model/train.log",
     benchmark:
-        "benchmarks/{root}/train_ddpm.tsv"
+        "logs/{root}/model/train.tsv"
     conda:
         "../../envs/torch.yaml"
     threads: 2
@@ -37,9 +37,9 @@ rule extract_noise:
     output:
         diffs="results/{root}/diffs/shard-{shard}.h5",
     log:
-        "logs/{root}/extract_noise/shard-{shard}.log",
+        "logs/{root}/diffs/shard-{shard}.log",
     benchmark:
-        "benchmarks/{root}/extract_noise/shard-{shard}.tsv"
+        "logs/{root}/diffs/shard-{shard}.tsv"
     conda:
         "../../envs/torch.yaml"
     threads: 2
@@ -59,27 +59,27 @@ rule join_diffs:
     input:
         per_shard("results/{root}/diffs/shard-{shard}.h5", stage="diffs"),
     output:
-        "results/{root}/diffs.h5",
+        "results/{root}/diffs/joined.h5",
     log:
-        "logs/{root}/join_diffs.log",
+        "logs/{root}/diffs/join.log",
     benchmark:
-        "benchmarks/{root}/join_diffs.tsv"
+        "logs/{root}/diffs/join.tsv"
     conda:
         "../../envs/core.yaml"
     script:
         "../../scripts/join_diffs.py"
 
 
-rule threshold:
+rule threshold_steps:
     input:
         diffs=from_stage("diffs", "results/{root}/diffs/shard-{shard}.h5"),
     output:
-        masks="results/{root}/masks/shard-{shard}.h5",
-        examples=directory("results/{root}/masks/examples/shard-{shard}"),
+        masks="results/{root}/steps/shard-{shard}.h5",
+        examples=directory("results/{root}/steps/examples/shard-{shard}"),
     log:
-        "logs/{root}/threshold/shard-{shard}.log",
+        "logs/{root}/steps/shard-{shard}.log",
     benchmark:
-        "benchmarks/{root}/threshold/shard-{shard}.tsv"
+        "logs/{root}/steps/shard-{shard}.tsv"
     conda:
         "../../envs/core.yaml"
     params:
@@ -87,4 +87,4 @@ rule threshold:
         reduce=setting("difference", "reduce"),
         examples=setting("extraction", "examples"),
     script:
-        "../../scripts/threshold.py"
+        "../../scripts/threshold_steps.py"

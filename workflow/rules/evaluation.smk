@@ -1,23 +1,34 @@
 # Baselines (training-free Otsu, supervised U-Net), metrics at original resolution, Table 1.
 
+# Table 1 and its breakdowns by lesion size and mask coverage: tabulate_scores writes them,
+# draw_table1 draws them.
+TABLE1_FILES = {
+    "table": "results/{root}/evaluation/table1.csv",
+    "markdown": "results/{root}/evaluation/table1.md",
+    "size_bins": "results/{root}/evaluation/size_bins.csv",
+    "size_bins_markdown": "results/{root}/evaluation/size_bins.md",
+    "mask_coverage": "results/{root}/evaluation/mask_coverage.csv",
+    "mask_coverage_markdown": "results/{root}/evaluation/mask_coverage.md",
+}
 
-rule baseline_otsu:
+
+rule segment_otsu:
     input:
         store=prepared("store.h5"),
         manifest=prepared("manifest.csv"),
     output:
         probabilities="results/{root}/otsu/shard-{shard}.h5",
     log:
-        "logs/{root}/baseline_otsu/shard-{shard}.log",
+        "logs/{root}/otsu/shard-{shard}.log",
     benchmark:
-        "benchmarks/{root}/baseline_otsu/shard-{shard}.tsv"
+        "logs/{root}/otsu/shard-{shard}.tsv"
     conda:
         "../../envs/core.yaml"
     params:
         shard_size=setting("extraction", "shard_size"),
         otsu=setting("otsu"),
     script:
-        "../../scripts/baseline_otsu.py"
+        "../../scripts/segment_otsu.py"
 
 
 rule train_unet:
@@ -27,9 +38,9 @@ rule train_unet:
         model="results/{root}/unet/model.pt",
         loss="results/{root}/unet/loss.csv",
     log:
-        "logs/{root}/train_unet.log",
+        "logs/{root}/unet/train.log",
     benchmark:
-        "benchmarks/{root}/train_unet.tsv"
+        "logs/{root}/unet/train.tsv"
     conda:
         "../../envs/torch.yaml"
     threads: 2
@@ -49,9 +60,9 @@ rule predict_unet:
     output:
         probabilities="results/{root}/unet/shard-{shard}.h5",
     log:
-        "logs/{root}/predict_unet/shard-{shard}.log",
+        "logs/{root}/unet/shard-{shard}.log",
     benchmark:
-        "benchmarks/{root}/predict_unet/shard-{shard}.tsv"
+        "logs/{root}/unet/shard-{shard}.tsv"
     conda:
         "../../envs/torch.yaml"
     threads: 2
@@ -70,9 +81,9 @@ use rule train_unet as train_unet_budget with:
         model="results/{root}/unet/masks-{budget}/model.pt",
         loss="results/{root}/unet/masks-{budget}/loss.csv",
     log:
-        "logs/{root}/train_unet_masks-{budget}.log",
+        "logs/{root}/unet/masks-{budget}/train.log",
     benchmark:
-        "benchmarks/{root}/train_unet_masks-{budget}.tsv"
+        "logs/{root}/unet/masks-{budget}/train.tsv"
     params:
         unet=setting("unet"),
         budget="{budget}",
@@ -86,15 +97,15 @@ use rule predict_unet as predict_unet_budget with:
     output:
         probabilities=UNET_BUDGET_SHARD,
     log:
-        "logs/{root}/predict_unet_masks-{budget}/shard-{shard}.log",
+        "logs/{root}/unet/masks-{budget}/shard-{shard}.log",
     benchmark:
-        "benchmarks/{root}/predict_unet_masks-{budget}/shard-{shard}.tsv"
+        "logs/{root}/unet/masks-{budget}/shard-{shard}.tsv"
 
 
-rule metrics:
+rule score_images:
     input:
         store=prepared("store.h5"),
-        masks="results/{root}/masks/shard-{shard}.h5",
+        masks="results/{root}/steps/shard-{shard}.h5",
         regions="results/{root}/regions/shard-{shard}.h5",
         fused="results/{root}/crf/shard-{shard}.h5",
         unet=from_stage("unet", "results/{root}/unet/shard-{shard}.h5"),
@@ -105,9 +116,9 @@ rule metrics:
     output:
         scores="results/{root}/evaluation/scores/shard-{shard}.csv",
     log:
-        "logs/{root}/metrics/shard-{shard}.log",
+        "logs/{root}/evaluation/scores/shard-{shard}.log",
     benchmark:
-        "benchmarks/{root}/metrics/shard-{shard}.tsv"
+        "logs/{root}/evaluation/scores/shard-{shard}.tsv"
     conda:
         "../../envs/core.yaml"
     params:
@@ -116,41 +127,36 @@ rule metrics:
         # Kept too, for the statistics that resample whole groups (a lesion's several images).
         group=setting("dataset", "folder", "splits", "group"),
     script:
-        "../../scripts/metrics.py"
+        "../../scripts/score_images.py"
 
 
-rule table1:
+rule tabulate_scores:
     input:
         # The best single step is chosen on the development split when there is one.
         unpack(development_scores),
         scores=per_shard("results/{root}/evaluation/scores/shard-{shard}.csv"),
         ged="results/{root}/uncertainty/ged.csv",
     output:
+        **TABLE1_FILES,
         per_image="results/{root}/evaluation/scores.csv",
         per_step="results/{root}/evaluation/per_step.csv",
-        table="results/{root}/evaluation/table1.csv",
-        markdown="results/{root}/evaluation/table1.md",
-        size_bins="results/{root}/evaluation/size_bins.csv",
-        size_bins_markdown="results/{root}/evaluation/size_bins.md",
-        mask_coverage="results/{root}/evaluation/mask_coverage.csv",
-        mask_coverage_markdown="results/{root}/evaluation/mask_coverage.md",
     log:
-        "logs/{root}/table1.log",
+        "logs/{root}/evaluation/table1.log",
     benchmark:
-        "benchmarks/{root}/table1.tsv"
+        "logs/{root}/evaluation/table1.tsv"
     conda:
         "../../envs/core.yaml"
     params:
         metrics=setting("metrics"),
         group=setting("dataset", "folder", "splits", "group"),
     script:
-        "../../scripts/table1.py"
+        "../../scripts/tabulate_scores.py"
 
 
 # The main run's own document (`make docs` copies the embedded default's to docs/default_run.md):
 # Table 1, Dice by lesion size, the empty and frame-covering masks, the GED summary and the commit of
 # every job. It waits for every other result of the run, so its run time spans the whole run.
-rule run_document:
+rule write_run_document:
     input:
         results=run_outputs,
         table1=f"results/{DATASET}/evaluation/table1.md",
@@ -160,9 +166,9 @@ rule run_document:
     output:
         document=f"results/{DATASET}/run.md",
     log:
-        f"logs/{DATASET}/run_document.log",
+        f"logs/{DATASET}/run.log",
     benchmark:
-        f"benchmarks/{DATASET}/run_document.tsv"
+        f"logs/{DATASET}/run.tsv"
     conda:
         "../../envs/core.yaml"
     params:
@@ -170,4 +176,4 @@ rule run_document:
         workflow_dir=workflow.basedir,
         logs=f"logs/{DATASET}",
     script:
-        "../../scripts/run_document.py"
+        "../../scripts/write_run_document.py"

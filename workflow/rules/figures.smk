@@ -13,7 +13,7 @@ FIGURES = [
     "diversity_vs_dice.png",
 ]
 # A reused checkpoint (model.checkpoint) was trained elsewhere: this run has no loss curve to draw.
-if not config["model"]["checkpoint"]:
+if TRAINS_DDPM:
     FIGURES.append("training_loss.png")
 EXAMPLE_SHARD = "0000"
 
@@ -23,11 +23,11 @@ rule figures:
         expand("results/{root}/figures/{figure}", root=DATASET, figure=FIGURES),
 
 
-rule figure_noise_difference:
+rule draw_noise_difference:
     input:
         store="results/{root}/prepared/store.h5",
         diffs=f"results/{{root}}/diffs/shard-{EXAMPLE_SHARD}.h5",
-        masks=f"results/{{root}}/masks/shard-{EXAMPLE_SHARD}.h5",
+        masks=f"results/{{root}}/steps/shard-{EXAMPLE_SHARD}.h5",
     output:
         figure=report(
             "results/{root}/figures/noise_difference.png",
@@ -37,19 +37,19 @@ rule figure_noise_difference:
     log:
         "logs/{root}/figures/noise_difference.log",
     benchmark:
-        "benchmarks/{root}/figures/noise_difference.tsv"
+        "logs/{root}/figures/noise_difference.tsv"
     conda:
         "../../envs/report.yaml"
     params:
         examples=4,
     script:
-        "../../scripts/figure_noise_difference.py"
+        "../../scripts/draw_noise_difference.py"
 
 
-rule figure_steps:
+rule draw_steps:
     input:
         store="results/{root}/prepared/store.h5",
-        masks=f"results/{{root}}/masks/shard-{EXAMPLE_SHARD}.h5",
+        masks=f"results/{{root}}/steps/shard-{EXAMPLE_SHARD}.h5",
     output:
         figure=report(
             "results/{root}/figures/steps.png",
@@ -59,16 +59,16 @@ rule figure_steps:
     log:
         "logs/{root}/figures/steps.log",
     benchmark:
-        "benchmarks/{root}/figures/steps.tsv"
+        "logs/{root}/figures/steps.tsv"
     conda:
         "../../envs/report.yaml"
     params:
         examples=2,
     script:
-        "../../scripts/figure_steps.py"
+        "../../scripts/draw_steps.py"
 
 
-rule figure_regions:
+rule draw_regions:
     input:
         store="results/{root}/prepared/store.h5",
         regions=f"results/{{root}}/regions/shard-{EXAMPLE_SHARD}.h5",
@@ -81,16 +81,16 @@ rule figure_regions:
     log:
         "logs/{root}/figures/regions.log",
     benchmark:
-        "benchmarks/{root}/figures/regions.tsv"
+        "logs/{root}/figures/regions.tsv"
     conda:
         "../../envs/report.yaml"
     params:
         examples=4,
     script:
-        "../../scripts/figure_regions.py"
+        "../../scripts/draw_regions.py"
 
 
-rule figure_crf:
+rule draw_crf:
     input:
         store="results/{root}/prepared/store.h5",
         regions=f"results/{{root}}/regions/shard-{EXAMPLE_SHARD}.h5",
@@ -104,23 +104,18 @@ rule figure_crf:
     log:
         "logs/{root}/figures/crf.log",
     benchmark:
-        "benchmarks/{root}/figures/crf.tsv"
+        "logs/{root}/figures/crf.tsv"
     conda:
         "../../envs/report.yaml"
     params:
         examples=4,
     script:
-        "../../scripts/figure_crf.py"
+        "../../scripts/draw_crf.py"
 
 
-rule figure_table1:
+rule draw_table1:
     input:
-        table="results/{root}/evaluation/table1.csv",
-        markdown="results/{root}/evaluation/table1.md",
-        size_bins="results/{root}/evaluation/size_bins.csv",
-        size_bins_markdown="results/{root}/evaluation/size_bins.md",
-        mask_coverage="results/{root}/evaluation/mask_coverage.csv",
-        mask_coverage_markdown="results/{root}/evaluation/mask_coverage.md",
+        **TABLE1_FILES,
         ged_summary="results/{root}/uncertainty/ged_summary.csv",
     output:
         figure=report(
@@ -136,14 +131,14 @@ rule figure_table1:
     log:
         "logs/{root}/figures/table1.log",
     benchmark:
-        "benchmarks/{root}/figures/table1.tsv"
+        "logs/{root}/figures/table1.tsv"
     conda:
         "../../envs/report.yaml"
     script:
-        "../../scripts/figure_table1.py"
+        "../../scripts/draw_table1.py"
 
 
-rule figure_dice_per_step:
+rule draw_dice_per_step:
     input:
         per_step="results/{root}/evaluation/per_step.csv",
         table="results/{root}/evaluation/table1.csv",
@@ -156,14 +151,14 @@ rule figure_dice_per_step:
     log:
         "logs/{root}/figures/dice_per_step.log",
     benchmark:
-        "benchmarks/{root}/figures/dice_per_step.tsv"
+        "logs/{root}/figures/dice_per_step.tsv"
     conda:
         "../../envs/report.yaml"
     script:
-        "../../scripts/figure_dice_per_step.py"
+        "../../scripts/draw_dice_per_step.py"
 
 
-rule figure_ged:
+rule draw_ged:
     input:
         ged="results/{root}/uncertainty/ged.csv",
         scores="results/{root}/evaluation/scores.csv",
@@ -181,14 +176,14 @@ rule figure_ged:
     log:
         "logs/{root}/figures/ged.log",
     benchmark:
-        "benchmarks/{root}/figures/ged.tsv"
+        "logs/{root}/figures/ged.tsv"
     conda:
         "../../envs/report.yaml"
     script:
-        "../../scripts/figure_ged.py"
+        "../../scripts/draw_ged.py"
 
 
-rule figure_loss:
+rule draw_loss:
     input:
         loss="results/{root}/model/loss.csv",
     output:
@@ -200,8 +195,8 @@ rule figure_loss:
     log:
         "logs/{root}/figures/training_loss.log",
     benchmark:
-        "benchmarks/{root}/figures/training_loss.tsv"
+        "logs/{root}/figures/training_loss.tsv"
     conda:
         "../../envs/report.yaml"
     script:
-        "../../scripts/figure_loss.py"
+        "../../scripts/draw_loss.py"

@@ -1,74 +1,74 @@
 # The per-step masks as a multi-annotator sample: regions, GED and DenseCRF fusion.
 
 
-rule regions:
+rule find_regions:
     input:
         store=prepared("store.h5"),
-        masks="results/{root}/masks/shard-{shard}.h5",
+        masks="results/{root}/steps/shard-{shard}.h5",
     output:
         regions="results/{root}/regions/shard-{shard}.h5",
         overlays=directory("results/{root}/regions/overlays/shard-{shard}"),
     log:
         "logs/{root}/regions/shard-{shard}.log",
     benchmark:
-        "benchmarks/{root}/regions/shard-{shard}.tsv"
+        "logs/{root}/regions/shard-{shard}.tsv"
     conda:
         "../../envs/core.yaml"
     params:
         examples=setting("extraction", "examples"),
     script:
-        "../../scripts/regions.py"
+        "../../scripts/find_regions.py"
 
 
-rule ged:
+rule compute_ged:
     input:
         store=prepared("store.h5"),
-        masks="results/{root}/masks/shard-{shard}.h5",
+        masks="results/{root}/steps/shard-{shard}.h5",
     output:
         table="results/{root}/uncertainty/ged/shard-{shard}.csv",
     log:
-        "logs/{root}/ged/shard-{shard}.log",
+        "logs/{root}/uncertainty/ged/shard-{shard}.log",
     benchmark:
-        "benchmarks/{root}/ged/shard-{shard}.tsv"
+        "logs/{root}/uncertainty/ged/shard-{shard}.tsv"
     conda:
         "../../envs/core.yaml"
     script:
-        "../../scripts/ged.py"
+        "../../scripts/compute_ged.py"
 
 
-rule ged_summary:
+rule summarise_ged:
     input:
         per_shard("results/{root}/uncertainty/ged/shard-{shard}.csv"),
     output:
         per_image="results/{root}/uncertainty/ged.csv",
         summary="results/{root}/uncertainty/ged_summary.csv",
     log:
-        "logs/{root}/ged_summary.log",
+        "logs/{root}/uncertainty/summary.log",
     benchmark:
-        "benchmarks/{root}/ged_summary.tsv"
+        "logs/{root}/uncertainty/summary.tsv"
     conda:
         "../../envs/core.yaml"
     params:
         metrics=setting("metrics"),
     script:
-        "../../scripts/ged_summary.py"
+        "../../scripts/summarise_ged.py"
 
 
-rule crf_fuse:
+rule fuse_crf:
     input:
         store=prepared("store.h5"),
-        masks="results/{root}/masks/shard-{shard}.h5",
+        masks="results/{root}/steps/shard-{shard}.h5",
         regions="results/{root}/regions/shard-{shard}.h5",
     output:
         fused="results/{root}/crf/shard-{shard}.h5",
         masks=directory("results/{root}/crf/masks/shard-{shard}"),
     log:
-        "logs/{root}/crf_fuse/shard-{shard}.log",
+        "logs/{root}/crf/shard-{shard}.log",
     benchmark:
-        "benchmarks/{root}/crf_fuse/shard-{shard}.tsv"
+        "logs/{root}/crf/shard-{shard}.tsv"
     conda:
         "../../envs/crf.yaml"
     params:
         crf=setting("crf"),
     script:
-        "../../scripts/crf_fuse.py"
+        "../../scripts/fuse_crf.py"

@@ -14,7 +14,7 @@ rule ablate:
         f"{VALIDATION}/ablation.md",
 
 
-rule validation_table:
+rule tabulate_validation:
     input:
         scores=fold_files("default", "evaluation/scores.csv"),
         ged=fold_files("default", "uncertainty/ged.csv"),
@@ -28,23 +28,23 @@ rule validation_table:
         mask_coverage=f"{VALIDATION}/mask_coverage.csv",
         mask_coverage_markdown=f"{VALIDATION}/mask_coverage.md",
     log:
-        f"logs/{DATASET}/validate/validation_table.log",
+        f"logs/{DATASET}/validate/table1.log",
     benchmark:
-        f"benchmarks/{DATASET}/validate/validation_table.tsv"
+        f"logs/{DATASET}/validate/table1.tsv"
     conda:
         "../../envs/core.yaml"
     params:
         folds=FOLD_NUMBERS,
-        metrics=config["metrics"],
+        metrics=setting("metrics"),
     script:
-        "../../scripts/validation_table.py"
+        "../../scripts/tabulate_validation.py"
 
 
-rule ablation_table:
+rule tabulate_ablations:
     input:
         scores=[
             path
-            for variant in VARIANTS
+            for variant in ROOTS.variants
             for path in fold_files(variant, "evaluation/scores.csv")
         ],
     output:
@@ -53,19 +53,19 @@ rule ablation_table:
     log:
         f"logs/{DATASET}/validate/ablation_table.log",
     benchmark:
-        f"benchmarks/{DATASET}/validate/ablation_table.tsv"
+        f"logs/{DATASET}/validate/ablation_table.tsv"
     conda:
         "../../envs/core.yaml"
     params:
         folds=FOLD_NUMBERS,
-        variants=VARIANTS,
-        overrides=ABLATIONS,
-        metrics=config["metrics"],
+        variants=ROOTS.variants,
+        overrides=setting("validation", "ablations"),
+        metrics=setting("metrics"),
     script:
-        "../../scripts/ablation_table.py"
+        "../../scripts/tabulate_ablations.py"
 
 
-rule validation_document:
+rule write_validation_document:
     input:
         table1=f"{VALIDATION}/table1.md",
         per_fold=f"{VALIDATION}/per_fold.csv",
@@ -74,7 +74,7 @@ rule validation_document:
     output:
         document=f"{VALIDATION}/validation.md",
     log:
-        f"logs/{DATASET}/validate/validation_document.log",
+        f"logs/{DATASET}/validate/validation.log",
     conda:
         "../../envs/core.yaml"
     params:
@@ -83,10 +83,10 @@ rule validation_document:
         # Every fold's job logs: each names the commit that computed it (diffseg.runtime.provenance).
         logs=f"logs/{DATASET}/validate",
     script:
-        "../../scripts/validation_document.py"
+        "../../scripts/write_validation_document.py"
 
 
-use rule validation_document as ablation_document with:
+use rule write_validation_document as write_ablation_document with:
     input:
         table1=f"{VALIDATION}/table1.md",
         per_fold=f"{VALIDATION}/per_fold.csv",
@@ -96,7 +96,7 @@ use rule validation_document as ablation_document with:
     output:
         document=f"{VALIDATION}/ablation.md",
     log:
-        f"logs/{DATASET}/validate/ablation_document.log",
+        f"logs/{DATASET}/validate/ablation.log",
     params:
         provenance=provenance("ablate"),
         workflow_dir=workflow.basedir,

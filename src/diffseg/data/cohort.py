@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from diffseg.runtime.errors import BadInputError
 from diffseg.data.images import IMAGE_FORMATS_TEXT, is_image_file
+from diffseg.runtime.errors import BadInputError, ConfigError
 
 log = logging.getLogger("diffseg")
 
@@ -29,6 +29,16 @@ LABEL_WORDS = {"lesion": 1, "healthy": 0}
 # Without a labels CSV every image counts as a lesion image: ISIC images all show one, and a
 # user's folder of dermoscopy images is a folder of lesions to segment.
 DEFAULT_LABEL = 1
+
+
+def existing_folder(folder: str | os.PathLike | None, key: str, how: str = "") -> str | os.PathLike:
+    """`folder`, which the setting `key` names; a ConfigError when it is unset (saying `how` to set
+    it) or not a folder."""
+    if not folder:
+        raise ConfigError(f"{key} is not set{how}")
+    if not Path(folder).is_dir():
+        raise ConfigError(f"{key}: {folder} is not a folder")
+    return folder
 
 
 def scan_folder(

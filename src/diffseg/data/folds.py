@@ -16,8 +16,8 @@ import numpy as np
 import pandas as pd
 
 from diffseg.data.cohort import split_hash
-from diffseg.runtime.errors import BadInputError
 from diffseg.data.images import read_mask
+from diffseg.runtime.errors import BadInputError
 
 log = logging.getLogger(__name__)
 

@@ -25,11 +25,11 @@ from pathlib import Path
 
 import numpy as np
 
-from diffseg.runtime.errors import BadInputError, ConfigError
 from diffseg.data.images import IMAGE_FORMATS_TEXT, is_image_file, read_rgb, resize_rgb
-from diffseg.runtime.logs import log
 from diffseg.data.shards import evaluation_positions
 from diffseg.data.synthetic import synthesise_case
+from diffseg.runtime.errors import BadInputError, ConfigError
+from diffseg.runtime.logs import log
 
 HEALTHY_SOURCES = ("synthetic", "folder", "border_crops")
 CROP_SCALES = ("enlarge", "mirror")

@@ -19,8 +19,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from diffseg.runtime.errors import ConfigError
 from diffseg.data.images import resize_rgb
+from diffseg.runtime.errors import ConfigError
 from diffseg.runtime.logs import log
 
 

@@ -12,8 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from diffseg.data.images import label_at_original_size
-from diffseg.data.images import write_png
+from diffseg.data.images import label_at_original_size, write_png
 from diffseg.data.maps import read_maps
 
 

@@ -21,6 +21,16 @@ def shard_count(n_images: int, shard_size: int) -> int:
     return math.ceil(n_images / shard_size)
 
 
+def shard_ids(n_images: int, shard_size: int) -> list[str]:
+    """The ids (`0000`, `0001`, …) of the shards `n_images` make: the `{shard}` of per-shard files."""
+    return [f"{i:04d}" for i in range(shard_count(n_images, shard_size))]
+
+
+def evaluation_shard_ids(split: np.ndarray, label: np.ndarray, shard_size: int) -> list[str]:
+    """The ids of the shards of a store's evaluation images (the test split's lesion images)."""
+    return shard_ids(len(evaluation_positions(split, label)), shard_size)
+
+
 def shard_positions(positions: np.ndarray, shard: int, shard_size: int) -> np.ndarray:
     """The slice of `positions` that shard number `shard` holds."""
     if not 0 <= shard < max(1, shard_count(len(positions), shard_size)):

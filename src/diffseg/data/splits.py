@@ -28,6 +28,13 @@ log = logging.getLogger("diffseg")
 DEV_SPLIT = "dev"
 
 
+def has_development_images(manifest: pd.DataFrame) -> bool:
+    """Whether a prepared store's manifest holds development images that can be scored: lesion
+    images with a mask, on which settings can be chosen."""
+    scorable = manifest["split"].eq(DEV_SPLIT) & manifest["label"].eq(1) & manifest["has_mask"]
+    return bool(scorable.any())
+
+
 def official_splits(
     cohort: pd.DataFrame,
     csv: str | os.PathLike,

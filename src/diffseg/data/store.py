@@ -19,10 +19,10 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from diffseg.runtime.atomic import atomic_path
 from diffseg.data.cohort import COHORT_COLUMNS, MASK_SUFFIX
-from diffseg.runtime.errors import BadInputError, DiffSegError
 from diffseg.data.images import read_mask, read_rgb_with_size, resize_mask, resize_rgb
+from diffseg.runtime.atomic import atomic_path
+from diffseg.runtime.errors import BadInputError, DiffSegError
 from diffseg.runtime.logs import progress
 
 log = logging.getLogger("diffseg")

@@ -27,8 +27,8 @@ from PIL import Image
 from scipy import ndimage
 from scipy.spatial import cKDTree
 
-from diffseg.runtime.atomic import atomic_dir
 from diffseg.data.cohort import assign_splits
+from diffseg.runtime.atomic import atomic_dir
 
 LESION_AREA_RANGE = (0.05, 0.40)
 

@@ -20,7 +20,7 @@ from torch import nn
 
 from diffseg.runtime.atomic import atomic_path, write_csv
 from diffseg.runtime.device import seed_everything
-from diffseg.runtime.errors import BadInputError, ConfigError
+from diffseg.runtime.errors import BadInputError, ConfigError, require_positive_integers
 from diffseg.runtime.logs import log, progress
 from diffseg.runtime.tensors import to_network_input
 
@@ -38,9 +38,7 @@ class UNetSettings:
     seed: int = 0
 
     def __post_init__(self):
-        for name in ("steps", "batch_size", "base_channels"):
-            if int(getattr(self, name)) < 1:
-                raise ConfigError(f"unet.{name} must be a positive integer, got {getattr(self, name)!r}")
+        require_positive_integers("unet", self, ("steps", "batch_size", "base_channels"))
         if not self.lr > 0:
             raise ConfigError(f"unet.lr must be positive, got {self.lr!r}")
 

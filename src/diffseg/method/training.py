@@ -41,7 +41,7 @@ from diffseg.method.prediction import checked_prediction
 from diffseg.method.semantics import HEALTHY, LESION, NULL
 from diffseg.runtime.atomic import atomic_path, write_csv
 from diffseg.runtime.device import seed_everything
-from diffseg.runtime.errors import BadInputError, ConfigError
+from diffseg.runtime.errors import BadInputError, ConfigError, require_positive_integers
 from diffseg.runtime.logs import log, progress
 from diffseg.runtime.tensors import to_network_input
 
@@ -69,9 +69,7 @@ class TrainSettings:
     lesion_share: float = 0.5
 
     def __post_init__(self):
-        for name in ("steps", "batch_size", "checkpoint_every"):
-            if int(getattr(self, name)) < 1:
-                raise ConfigError(f"train.{name} must be a positive integer, got {getattr(self, name)!r}")
+        require_positive_integers("train", self, ("steps", "batch_size", "checkpoint_every"))
         if not 0 <= self.t_min < self.t_max <= 1000:
             raise ConfigError(
                 f"train.t_min < train.t_max must lie in [0, 1000], got {self.t_min}, {self.t_max}"

@@ -14,6 +14,7 @@ from __future__ import annotations
 import html
 import json
 import os
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -49,6 +50,14 @@ ANNOTATION_COLUMNS = [
 SHARD_COLUMNS = [c for c in ANNOTATION_COLUMNS if c not in ("review", "review_reason")]
 # The reasons an image is flagged for review, in the order `review_reason` lists them.
 HIGH_DIVERSITY, EMPTY_MASK, COVERS_FRAME = "high diversity", "empty mask", "covers the frame"
+
+
+def cohort_name(folder: str | os.PathLike) -> str:
+    """The name a cohort's results go under: the folder's name, its parent's when the folder is called
+    `images` (as in an ISIC download), with anything but letters, digits, `_`, `.` and `-` replaced."""
+    folder = Path(folder).resolve()
+    name = folder.parent.name if folder.name.lower() == "images" else folder.name
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
 
 
 def model_image_size(model_dir: str | os.PathLike) -> int:

@@ -8,13 +8,35 @@ README's figures are generated from those documents (`diffseg.reports.expectatio
 from __future__ import annotations
 
 import datetime
+import os
+from collections.abc import Iterable, Mapping
 
 import pandas as pd
+import yaml
 
 from diffseg.runtime.provenance import busy_time, code_version, run_span
 
 # A run whose jobs stood idle longer than this between its first start and last end was paused.
 PAUSE = datetime.timedelta(minutes=5)
+
+
+def run_provenance(target: str, config: Mapping, configfiles: Iterable[str]) -> dict:
+    """How a document of `snakemake <target>` was made, for its header: the command (with the
+    `--configfile`s given), the cohort, the seeds and the whole configuration. The commit is read
+    when the document is written (`run_facts`)."""
+    files = [os.path.relpath(path) for path in configfiles]
+    dataset = config["dataset"]
+    source = dataset["source"]
+    return {
+        "target": target,
+        "command": " ".join(["snakemake", target, *(f"--configfile {path}" for path in files)]),
+        "cohort": dataset["folder"]["images"] if source == "folder" else f"{source} ({dataset['name']})",
+        "folds": config["validation"]["folds"],
+        "seed": config["validation"]["seed"],
+        "bootstrap": config["metrics"]["bootstrap"],
+        "metrics_seed": config["metrics"]["seed"],
+        "config": yaml.safe_dump(config, sort_keys=False),
+    }
 
 
 def run_facts(provenance: dict, workflow_dir, jobs: pd.DataFrame) -> dict:

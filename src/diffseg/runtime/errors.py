@@ -36,6 +36,15 @@ class ConfigError(DiffSegError):
     """A configuration value that cannot work, named by its key."""
 
 
+def require_positive_integers(section: str, settings: object, names: tuple[str, ...]) -> None:
+    """Raise ConfigError naming `<section>.<name>` for the first of `settings`' fields `names` that is
+    not a whole number ≥ 1 (a step count, a batch size)."""
+    for name in names:
+        value = getattr(settings, name)
+        if int(value) < 1:
+            raise ConfigError(f"{section}.{name} must be a positive integer, got {value!r}")
+
+
 class OutputError(DiffSegError):
     """An output that cannot be written (disk full, no permission, read-only): names the file and the cause."""
 
