@@ -140,7 +140,7 @@ def test_gpu_rules_asked_for_the_gpu_and_cpu_rules_did_not(slurm_jobs):
 def test_jobs_got_the_profiles_memory_and_time(slurm_jobs):
     profile = yaml.safe_load((PROFILE / "config.yaml").read_text())
     train = slurm_jobs[slurm_jobs["rule"] == "train_ddpm"].iloc[0]
-    threshold = slurm_jobs[slurm_jobs["rule"] == "threshold"].iloc[0]
+    threshold = slurm_jobs[slurm_jobs["rule"] == "threshold_steps"].iloc[0]
     # `<n> * attempt` in the profile: first attempts get n.
     assert train["MinMemoryNode"] == f"{first_attempt(profile['set-resources']['train_ddpm']['mem_mb'])}M"
     assert threshold["MinMemoryNode"] == f"{first_attempt(profile['default-resources']['mem_mb'])}M"
