@@ -13,7 +13,7 @@ from diffseg.data.splits import has_development_images
 from diffseg.evaluation.selection import read_choice
 from diffseg.reports.annotation import cohort_name
 from diffseg.reports.documents import run_provenance
-from diffseg.roots import ResultsRoots, depends_on, wildcard_pattern
+from diffseg.roots import NAME_PATTERN, ResultsRoots, depends_on, wildcard_pattern
 from diffseg.runtime.errors import ConfigError
 
 min_version("9.0")
@@ -40,14 +40,12 @@ DATASET = ROOTS.dataset
 ISIC2018_COHORT = str(Path(config["dataset"]["isic2018"]["dest"]) / "cohort")
 # A reused checkpoint (model.checkpoint) was trained elsewhere: this run has no loss curve to draw.
 TRAINS_DDPM = not config["model"]["checkpoint"]
-VALIDATION = f"results/{DATASET}/validate"
-FOLD_NUMBERS = list(range(1, config["validation"]["folds"] + 1))
 
 
 wildcard_constraints:
     root=wildcard_pattern(DATASET),
     shard=r"\d{4}",
-    cohort=r"[A-Za-z0-9_.-]+",
+    cohort=NAME_PATTERN,
     budget=r"\d+",
 
 

@@ -3,6 +3,10 @@
 # ordinary rules run; common.smk gives every root its configuration and shares unchanged stages.
 
 
+VALIDATION = f"results/{DATASET}/validate"
+FOLD_NUMBERS = list(range(1, config["validation"]["folds"] + 1))
+
+
 rule validate:
     input:
         f"{VALIDATION}/validation.md",

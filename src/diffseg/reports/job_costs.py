@@ -58,7 +58,8 @@ def stage_of(path: str) -> str:
     """The stage of a job's TSV path below logs/<name>/, as its results folder names it: the root and a
     per-shard job's `shard-XXXX` left out (`candidate/a/dev/diffs/shard-0003` → `diffs`), a label
     budget's folder too, marked (`unet/masks-30/train` → `unet/train (label budgets)`)."""
-    parts = path.split("/")[_root_length(path.split("/")):]
+    parts = path.split("/")
+    parts = parts[_root_length(parts):]
     if len(parts) > 1 and parts[-1].startswith("shard-"):
         parts = parts[:-1]
     kept = [part for part in parts if not BUDGET_FOLDER.fullmatch(part)]
