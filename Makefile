@@ -6,7 +6,7 @@ CORES ?= 2
 SNAKEMAKE_ARGS ?=
 BIN := $(VENV)/bin
 
-.PHONY: run test figures report docs clean-results
+.PHONY: run annotate test figures report docs clean-results
 
 $(BIN)/.installed: requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,6 +26,19 @@ $(BIN)/.installed-dev: $(BIN)/.installed requirements-dev.txt
 run: $(BIN)/.installed
 	if $(BIN)/python -m diffseg.runtime.stale_lock $(SNAKEMAKE_ARGS); then $(BIN)/snakemake --unlock --cores 1 $(SNAKEMAKE_ARGS); fi
 	$(BIN)/snakemake $(SNAKEMAKE_ARGS) --cores $(CORES) --resources gpu=1
+
+## annotate: segment every image of COHORT (a folder) with the trained model and chosen settings of
+# the run folder MODEL (default: this configuration's run, results/synthetic after `make run`); it
+# prints where the review page and the masks are. SNAKEMAKE_ARGS may add `--configfile` (shard size,
+# review flags), not `--config`, which the target's own would replace.
+ifneq ($(filter annotate,$(MAKECMDGOALS)),)
+ifeq ($(strip $(COHORT)),)
+$(error usage: make annotate COHORT=path/to/images [MODEL=results/<run>])
+endif
+endif
+annotate: $(BIN)/.installed
+	if $(BIN)/python -m diffseg.runtime.stale_lock $(SNAKEMAKE_ARGS); then $(BIN)/snakemake --unlock --cores 1 $(SNAKEMAKE_ARGS); fi
+	$(BIN)/snakemake annotate $(SNAKEMAKE_ARGS) --cores $(CORES) --resources gpu=1 --config 'cohort=$(COHORT)' $(if $(MODEL),'model=$(MODEL)')
 
 # tests/test_report.py renders the report in headless Chromium (Debian's `chromium`): installed here
 # when missing and possible (root with apt); otherwise that one test is skipped and says why.
@@ -55,12 +68,15 @@ report: $(BIN)/.installed
 	$(BIN)/snakemake --report results/report.html $(SNAKEMAKE_ARGS)
 
 ## docs: after `make run` (and `snakemake ablate` on the ISIC sample), copy the documents the runs
-# wrote into docs/ and regenerate the README's "What to expect" from them (tests/test_docs.py checks
-# that the README and docs/ agree). After the two benchmark runs (README, `benchmark`), their
-# documents and figures become docs/benchmark.md and docs/benchmark/.
+# wrote and the README's overview figure into docs/ and regenerate the README's "What to expect" from
+# them (tests/test_docs.py checks that the README and docs/ agree). After the two benchmark runs
+# (config/README.md, `benchmark`), their documents, figures and chosen settings become
+# docs/benchmark.md and docs/benchmark/<run>/ (tests/test_defaults.py reads the ISIC choice there).
 docs: $(BIN)/.installed
 	test -f results/synthetic/run.md || { echo "results/synthetic/run.md is missing: run make run first" >&2; exit 1; }
 	cp results/synthetic/run.md docs/default_run.md
+	mkdir -p docs/figures && cp results/synthetic/figures/overview.png docs/figures/overview.png
+	for run in benchmark_isic2017 benchmark_ham10000; do if [ -f results/$$run/selection/chosen.yaml ]; then mkdir -p docs/benchmark/$$run && cp results/$$run/selection/chosen.yaml docs/benchmark/$$run/chosen.yaml; fi; done
 	if [ -f results/isic2017/validate/ablation.md ]; then cp results/isic2017/validate/ablation.md docs/validation.md; fi
 	if [ -f results/benchmark_isic2017/benchmark.md ] && [ -f results/benchmark_ham10000/benchmark.md ]; then $(BIN)/python -m diffseg.reports.benchmark_docs docs/benchmark.md results/benchmark_isic2017 results/benchmark_ham10000; fi
 	$(BIN)/python -m diffseg.reports.expectations README.md docs/default_run.md docs/validation.md $(wildcard docs/benchmark.md)

@@ -48,3 +48,11 @@ onstart:
         ".snakemake/locks",
         getattr(workflow.persistence, "_lockfile", {}).values(),
     )
+
+
+# Where an annotation's results are, said last so that a user need not look for them.
+onsuccess:
+    from diffseg.trained_run import where_results_are
+
+    for page in ANNOTATION_PAGES:
+        print(where_results_are(page))

@@ -186,3 +186,40 @@ def test_the_document_says_what_was_chosen_on_what(benchmarked, chosen):
     # Size bins and failed masks for the test split and again for the cross-dataset cohort.
     assert document.count("### Dice by lesion size") == 2 and document.count("| Empty masks |") == 2
     assert "resampling whole `lesion_id` groups" in document  # the cross cohort's size bins
+
+
+def test_annotating_with_the_run_folder_uses_its_chosen_settings_as_the_explicit_override_does(
+        benchmarked, chosen, isic_sample):
+    """`make annotate MODEL=results/bench`: the run's model and chosen candidate, no YAML copied by hand.
+    The same cohort annotated with the configuration and the chosen override written out explicitly
+    (and no candidates) gives the same masks."""
+    import h5py
+
+    from diffseg.data.images import read_mask
+    from diffseg.roots import merged_config
+
+    workdir = benchmarked.parents[1]
+    linked_sample(isic_sample, workdir / "clinic", 3, start=N_TRAIN + N_TEST + N_CROSS + 2)
+    cohort = f"cohort={workdir / 'clinic' / 'images'}"
+    by_run = run_snakemake(workdir, "annotate", "--config", cohort, "model=results/bench", "annotate={name: by_run}")
+    assert by_run.returncode == 0, by_run.stdout[-4000:] + by_run.stderr[-4000:]
+    assert "review page (flagged images first): results/annotate/by_run/summary.html" in by_run.stdout + by_run.stderr
+
+    config = yaml.safe_load((workdir / "config.yaml").read_text())
+    choice = yaml.safe_load((benchmarked / "selection" / "chosen.yaml").read_text())
+    explicit = merged_config(config, choice["override"])
+    explicit["benchmark"] = {}
+    (workdir / "explicit.yaml").write_text(yaml.safe_dump(explicit))
+    by_hand = run_snakemake(workdir, "annotate", "--configfile", str(workdir / "explicit.yaml"),
+                            "--config", cohort, "annotate={name: by_hand}")
+    assert by_hand.returncode == 0, by_hand.stdout[-4000:] + by_hand.stderr[-4000:]
+
+    annotated = workdir / "results" / "annotate"
+    with h5py.File(annotated / "by_run" / "diffs" / "shard-0000.h5") as h5:
+        steps = list(h5["steps"][()])
+    assert steps == explicit["extraction"]["steps"]  # the chosen candidate's steps, not the schema's
+    masks = sorted((annotated / "by_run" / "crf" / "masks").rglob("*_segmentation.png"))
+    assert len(masks) == 3
+    for mask in masks:
+        twin = annotated / "by_hand" / mask.relative_to(annotated / "by_run")
+        assert (read_mask(mask) == read_mask(twin)).all(), mask.name

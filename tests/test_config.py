@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+import re
+from pathlib import Path
 
 import pytest
 import yaml
@@ -21,7 +23,7 @@ def load_default_config() -> dict:
 def test_defaults_are_filled_from_the_schema():
     config = load_default_config()
     validate(config, SCHEMA)
-    assert config["extraction"]["steps"] == [60, 70, 80, 90, 100, 110, 120, 130, 140, 150]
+    assert config["extraction"]["steps"] == list(range(200, 501, 30))  # chosen on ISIC 2017 (test_defaults)
     assert config["semantics"] == {
         "a": "healthy",
         "b": "lesion",
@@ -31,7 +33,7 @@ def test_defaults_are_filled_from_the_schema():
         "finetune_t_range": [50, 60],
     }
     assert config["train"]["lesion_share"] == 0.5
-    assert config["crf"]["bilateral_sxy"] == 80 and config["crf"]["bilateral_srgb"] == 13
+    assert config["crf"]["bilateral_sxy"] == 4 and config["crf"]["bilateral_srgb"] == 13
     assert config["dataset"]["synthetic"]["n_lesion"] == 240
 
 
@@ -68,3 +70,13 @@ def test_wrong_keys_and_values_are_named(change, named):
 def test_every_shipped_config_is_valid(path):
     config = yaml.safe_load(path.read_text()) or {}
     validate(config, SCHEMA)
+
+
+def test_config_readme_documents_every_top_level_section_and_every_config_file():
+    readme = (REPO / "config" / "README.md").read_text()
+    schema = yaml.safe_load(Path(SCHEMA).read_text())
+    headings = re.findall(r"^### (.+)$", readme, flags=re.MULTILINE)
+    documented = {name for heading in headings for name in re.findall(r"`([a-z_]+)`", heading)}
+    assert set(schema["properties"]) - documented == set()
+    for config_file in (REPO / "config").glob("*.yaml"):
+        assert f"`{config_file.name}`" in readme, config_file.name

@@ -158,3 +158,52 @@ def test_every_exception_names_a_keyword_that_exists():
     for renamed in RENAMED.values():
         for path in renamed.values():
             schema_setting(path)  # a KeyError names a renamed setting the schema no longer has
+
+
+# The benchmark whose development split chose the defaults, and the record of its choice (`make docs`).
+CHOSEN_ON = REPO / "config" / "benchmark_isic2017.yaml"
+CHOICE = REPO / "docs" / "benchmark" / "benchmark_isic2017" / "chosen.yaml"
+
+
+def leaves(tree, prefix: str = "") -> dict:
+    """The dotted settings of a nested mapping and their values."""
+    if not isinstance(tree, dict):
+        return {prefix[:-1]: tree}
+    return {key: value for name, sub in tree.items() for key, value in leaves(sub, f"{prefix}{name}.").items()}
+
+
+def post_training(config: dict) -> dict:
+    """The post-training settings (what a benchmark candidate may change) of a filled configuration."""
+    from diffseg.evaluation.selection import CANDIDATE_SETTINGS
+
+    return {key: value for key, value in leaves(config).items()
+            if any(key == s or key.startswith(s + ".") for s in CANDIDATE_SETTINGS)}
+
+
+def test_post_training_defaults_are_the_settings_the_isic_benchmark_chose_on_its_development_split():
+    """A user's own cohort gets the best settings measured on real dermoscopy, unless the schema says
+    why not (x-defaults-not-chosen-on-benchmark)."""
+    import yaml
+
+    from diffseg.roots import merged_config
+
+    choice = yaml.safe_load(CHOICE.read_text())
+    benchmark = yaml.safe_load(CHOSEN_ON.read_text())
+    assert benchmark["benchmark"]["candidates"][choice["candidate"]] == choice["override"]
+    validate(benchmark, str(SCHEMA), set_default=True)
+    chosen = post_training(merged_config(benchmark, choice["override"]))
+    defaults = post_training(schema_defaults())
+    explained = yaml.safe_load(SCHEMA.read_text())["x-defaults-not-chosen-on-benchmark"]
+    differ = {key for key in chosen if chosen[key] != defaults[key]}
+    assert differ == set(explained), {key: (defaults[key], chosen[key]) for key in differ - set(explained)}
+    assert all(isinstance(why, str) and why for why in explained.values())
+
+
+def test_the_paper_preset_is_the_paper_and_differs_from_the_defaults():
+    import yaml
+
+    paper = yaml.safe_load((REPO / "config" / "paper.yaml").read_text())
+    assert paper["extraction"]["steps"] == list(range(60, 151, 10))
+    assert paper["threshold"]["component"] == "all" and paper["crf"] == {"bilateral_sxy": 80, "colour_weight": 0}
+    defaults = schema_defaults()
+    assert all(defaults[section] != {**defaults[section], **paper[section]} for section in paper)

@@ -1,6 +1,6 @@
-# Batch annotation of an unlabelled cohort with a trained model: `snakemake annotate --config
-# annotate='{cohort: path/to/images}'`. Results go to results/annotate/<name>/; the shards run the
-# evaluation's own rules and resume shard by shard.
+# Batch annotation of an unlabelled cohort with a trained run: `make annotate COHORT=path/to/images
+# MODEL=results/<run>` (`snakemake annotate --config cohort=… model=…`). Results go to
+# results/annotate/<name>/; the shards run the evaluation's own rules and resume shard by shard.
 
 
 rule annotate:
@@ -25,15 +25,15 @@ checkpoint annotate_prepare:
     params:
         # Another folder under the same name is another cohort: the store is rebuilt for it.
         cohort=annotation_cohort_folder,
-        on_bad_image=setting("dataset", "on_bad_image"),
-        min_side=setting("dataset", "min_side"),
+        on_bad_image=annotation_setting("dataset", "on_bad_image"),
+        min_side=annotation_setting("dataset", "min_side"),
     script:
         "../../scripts/annotate_prepare.py"
 
 
-# The evaluation's per-shard rules (diffusion.smk, uncertainty.smk) on the cohort's store. Outside any
-# results root their setting() params read the main configuration; only the split and the shard
-# size differ (`with: params` replaces just the values it names).
+# The evaluation's per-shard rules (diffusion.smk, uncertainty.smk) on the cohort's store, with the
+# settings of the run that segments it (annotation_setting: its model, semantics, extraction,
+# difference, threshold and crf; `with: params` replaces the values it names, here all of them).
 use rule extract_noise as annotate_extract with:
     input:
         store="results/annotate/{cohort}/prepared/store.h5",
@@ -46,7 +46,11 @@ use rule extract_noise as annotate_extract with:
         "logs/annotate/{cohort}/diffs/shard-{shard}.tsv"
     params:
         split="predict",
-        shard_size=setting("annotate", "shard_size"),
+        shard_size=annotation_setting("annotate", "shard_size"),
+        extraction=annotation_setting("extraction"),
+        semantics=annotation_setting("semantics"),
+        reduce=annotation_setting("difference", "reduce"),
+        preset=annotation_setting("model", "preset"),
 
 
 use rule threshold_steps as annotate_threshold with:
@@ -59,6 +63,10 @@ use rule threshold_steps as annotate_threshold with:
         "logs/annotate/{cohort}/steps/shard-{shard}.log",
     benchmark:
         "logs/annotate/{cohort}/steps/shard-{shard}.tsv"
+    params:
+        threshold=annotation_setting("threshold"),
+        reduce=annotation_setting("difference", "reduce"),
+        examples=annotation_setting("extraction", "examples"),
 
 
 use rule find_regions as annotate_regions with:
@@ -72,6 +80,8 @@ use rule find_regions as annotate_regions with:
         "logs/annotate/{cohort}/regions/shard-{shard}.log",
     benchmark:
         "logs/annotate/{cohort}/regions/shard-{shard}.tsv"
+    params:
+        examples=annotation_setting("extraction", "examples"),
 
 
 use rule fuse_crf as annotate_crf with:
@@ -86,6 +96,8 @@ use rule fuse_crf as annotate_crf with:
         "logs/annotate/{cohort}/crf/shard-{shard}.log",
     benchmark:
         "logs/annotate/{cohort}/crf/shard-{shard}.tsv"
+    params:
+        crf=annotation_setting("crf"),
 
 
 rule annotate_shard:
@@ -130,7 +142,7 @@ rule annotate_summary:
         name="{cohort}",
         cohort=annotation_cohort_folder,
         model=trained_model,
-        review_quantile=setting("annotate", "review_quantile"),
-        review_cutoff=setting("annotate", "review_cutoff"),
+        review_quantile=annotation_setting("annotate", "review_quantile"),
+        review_cutoff=annotation_setting("annotate", "review_cutoff"),
     script:
         "../../scripts/annotate_summary.py"

@@ -10,6 +10,7 @@ BENCHMARK = f"results/{DATASET}"
 rule benchmark:
     input:
         f"{BENCHMARK}/benchmark.md",
+        RUN_CONFIG,
         # The cross-dataset cohorts' prepared stores, asked for here so that their prepare checkpoint
         # jobs are in the DAG from the start: Snakemake counts a checkpoint as done only when its job
         # is, so the per-shard tables of a cohort first reached under a candidate chosen in this run

@@ -1,6 +1,7 @@
 # Config validation, the results roots (diffseg.roots) and the input functions the rules call.
 # Rules read every setting through setting(): under a results root it is that root's configuration,
 # elsewhere (annotation, the benchmark and validation documents) the main one.
+import functools
 from pathlib import Path
 
 import pandas as pd
@@ -15,10 +16,15 @@ from diffseg.reports.annotation import cohort_name
 from diffseg.reports.documents import run_provenance
 from diffseg.roots import NAME_PATTERN, ResultsRoots, depends_on, wildcard_pattern
 from diffseg.runtime.errors import ConfigError
+from diffseg.trained_run import TrainedRun, command_line_request
 
 min_version("9.0")
 
 SCHEMA = "../schemas/config.schema.yaml"
+# `--config cohort=… model=results/<run>` (make annotate) are the annotate section's keys.
+REQUEST = command_line_request(config)
+config.clear()
+config.update(REQUEST)
 validate(config, schema=SCHEMA)
 
 
@@ -170,11 +176,13 @@ TRAINED_DDPM = "results/{root}/model/ema"
 
 @depends_on("model.checkpoint", stage="model", pattern=TRAINED_DDPM)
 def trained_model(wildcards):
-    """The DDPM extraction and annotation use: a reused checkpoint (model.checkpoint), or this run's.
+    """The DDPM extraction uses: a reused checkpoint (model.checkpoint), or this run's.
     Cross-validation folds always train their own: a checkpoint trained on the whole cohort has seen
-    every fold's test images. Annotation, outside any results root, uses the main run's.
+    every fold's test images. Annotation uses its run's (annotation_run), trained beforehand.
     """
-    root = root_of(wildcards) or ROOTS.main
+    if "root" not in wildcards.keys():
+        return annotation_run().require_model()
+    root = root_of(wildcards)
     reused = ROOTS.setting(root, ["model", "checkpoint"])
     if reused and root.fold is None:
         return reused
@@ -193,9 +201,13 @@ def run_outputs(wildcards=None):
     ]
 
 
+# The configuration a run was made with, which `make annotate MODEL=results/<run>` reads back.
+RUN_CONFIG = f"results/{DATASET}/config.yaml"
+
+
 def final_outputs(wildcards):
     """What `snakemake` builds by default: the run's results and the document written from them."""
-    return [*run_outputs(), f"results/{DATASET}/run.md"]
+    return [*run_outputs(), f"results/{DATASET}/run.md", RUN_CONFIG]
 
 
 def benchmark_root(wildcards=None):
@@ -221,14 +233,46 @@ def benchmark_file(name):
 
 def annotation_cohort_folder(wildcards=None):
     """The folder of images to annotate (annotate.cohort)."""
-    how = ": run `snakemake annotate --config annotate='{cohort: path/to/images}'`"
+    how = ": run `make annotate COHORT=path/to/images [MODEL=results/<run>]`"
     return existing_folder(config["annotate"]["cohort"], "annotate.cohort", how)
+
+
+@functools.cache
+def annotation_run():
+    """The run that segments the cohort (diffseg.trained_run): annotate.model, else this configuration's."""
+    try:
+        if config["annotate"]["model"]:
+            return TrainedRun.from_folder(config["annotate"]["model"])
+        return TrainedRun.with_choice(f"results/{DATASET}", config)
+    except ConfigError as error:
+        raise WorkflowError(str(error))
+
+
+def annotation_setting(*keys):
+    """A params function of the annotation's rules, which lie outside every results root: the value at
+    `keys` of the annotation's configuration, this one with the method's sections of its run.
+    """
+
+    def lookup(wildcards):
+        value = annotation_run().annotation_config(config)
+        for key in keys:
+            value = value[key]
+        return value
+
+    return lookup
+
+
+# The summary pages this invocation builds, printed when it succeeds (Snakefile, onsuccess).
+ANNOTATION_PAGES = []
 
 
 def annotation_summary(wildcards):
     """The page `snakemake annotate` builds, under annotate.name or the cohort folder's name."""
     name = config["annotate"]["name"] or cohort_name(annotation_cohort_folder())
-    return f"results/annotate/{name}/summary.html"
+    page = f"results/annotate/{name}/summary.html"
+    if page not in ANNOTATION_PAGES:
+        ANNOTATION_PAGES.append(page)
+    return page
 
 
 def annotation_tables(wildcards):

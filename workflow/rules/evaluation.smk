@@ -153,6 +153,22 @@ rule tabulate_scores:
         "../../scripts/tabulate_scores.py"
 
 
+# The configuration the run was made with (defaults filled in), which annotation reads back to segment
+# a cohort with this run's model and settings (diffseg.trained_run). The annotate section is the next
+# annotation's, not part of how the run was made; a changed setting rewrites the file (params).
+rule record_config:
+    output:
+        RUN_CONFIG,
+    log:
+        f"logs/{DATASET}/config.log",
+    conda:
+        "../../envs/core.yaml"
+    params:
+        config={key: value for key, value in config.items() if key != "annotate"},
+    script:
+        "../../scripts/record_config.py"
+
+
 # The main run's own document (`make docs` copies the embedded default's to docs/default_run.md):
 # Table 1, Dice by lesion size, the empty and frame-covering masks, the GED summary and the commit of
 # every job. It waits for every other result of the run, so its run time spans the whole run.

@@ -44,13 +44,13 @@ class CRFParams:
     """
 
     iterations: int = 5
-    bilateral_sxy: float = 80.0
+    bilateral_sxy: float = 4.0
     bilateral_srgb: float = 13.0
     bilateral_compat: float = 10.0
     gaussian_sxy: float = 3.0
     gaussian_compat: float = 3.0
     clip: float = 0.05
-    colour_weight: float = 0.0
+    colour_weight: float = 0.5
 
     def __post_init__(self):
         self.validate()

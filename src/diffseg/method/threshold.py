@@ -64,7 +64,7 @@ def binarise(
     return lesion_high > level
 
 
-def tidy_mask(mask: np.ndarray, closing: int = 2, fill_holes: bool = True, component: str = "all") -> np.ndarray:
+def tidy_mask(mask: np.ndarray, closing: int = 2, fill_holes: bool = True, component: str = "centre") -> np.ndarray:
     """`mask` closed by `closing` iterations of a 3×3 square (bridges gaps up to 2·closing px), holes
     filled, and with `component` "centre" or "largest" only that connected component kept."""
     mask = np.asarray(mask, dtype=bool)
@@ -96,7 +96,7 @@ class ThresholdSettings:
     smooth_sigma: float = 1.0
     closing: int = 2
     fill_holes: bool = True
-    component: str = "all"
+    component: str = "centre"
 
 
 def step_masks(

@@ -188,23 +188,15 @@ def ablation_sentences(validation: str) -> list[str]:
 
 
 def benchmark_runs(page: str) -> dict[str, str]:
-    """The run documents gathered in docs/benchmark.md (`## Benchmark <name>` sections, see
-    `benchmark_docs`), keyed by run name, with their headings promoted back to the run's own levels.
-    A section of the page that is no run (`## Development-split curves…`) ends the run before it."""
-    runs: dict[str, list[str]] = {}
-    current, in_code = None, False
-    for line in page.splitlines():
-        if line.startswith("```"):
-            in_code = not in_code
-        if not in_code and line.startswith("## "):
-            title = re.fullmatch(r"## Benchmark (\S+)", line)
-            current = title.group(1) if title else None
-            if current:
-                runs[current] = [line[1:]]
-            continue
-        if current:
-            runs[current].append(line[1:] if not in_code and re.match(r"#{3,6} ", line) else line)
-    return {name: "\n".join(lines) for name, lines in runs.items()}
+    """The run documents gathered in docs/benchmark.md, keyed by run name in the page's order, at the
+    run documents' own heading levels: each with its header table (`Commit when written`, `Run time`),
+    Table 1, cross-dataset tables and label efficiency, all read from the page alone (the code of each
+    stage and the configuration, in docs/benchmark/<name>/provenance.md, are not needed here)."""
+    # The page's layout is benchmark_docs's, so the module that writes it reads it back; imported
+    # here, not at the top, as this is the one function of this module that needs it.
+    from diffseg.reports.benchmark_docs import run_documents
+
+    return run_documents(page)
 
 
 CROSS_HEADING = re.compile(r"^## (Cross-dataset: the \S+ models on (\S+)) \((\d+) test images\)", re.MULTILINE)
