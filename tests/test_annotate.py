@@ -219,3 +219,17 @@ def test_annotate_target_writes_masks_overlays_table_and_summary(tmp_path):
     assert dry.returncode == 0, dry.stderr[-4000:]
     jobs = dict(re.findall(r"^(annotate\w*)\s+(\d+)$", dry.stdout, flags=re.MULTILINE))
     assert jobs == {"annotate_shard": "1", "annotate_summary": "1", "annotate": "1"}, dry.stdout[-3000:]
+
+
+def test_summary_opens_on_the_flagged_images_and_the_size_distribution_before_the_full_table():
+    table, cutoff = combine_annotations([_table({"a": 0.1, "b": 0.9, "c": 0.3}, {"a": 0, "b": 60, "c": 20})],
+                                        quantile=0.5)
+    page = summary_html(table, "cohort", cutoff, "median")
+    review, sizes, everything = (page.index(heading) for heading in
+                                 ("Review first</h2>", "Size of the fused masks</h2>", 'id="all-images"'))
+    assert review < sizes < everything
+    cards = page[review:sizes]
+    assert 'src="overlays/b.png"' in cards and 'src="overlays/a.png"' in cards  # b and a are flagged
+    assert 'src="overlays/c.png"' not in cards  # c is not
+    bars = dict(re.findall(r'<td class="bin">(.*?)</td>.*?<td class="count">(\d+) ', page[sizes:everything]))
+    assert bars == {"empty": "1", "&lt; 10 %": "0", "10–25 %": "1", "25–50 %": "0", "≥ 50 %": "1"}

@@ -26,9 +26,9 @@ from diffseg.data.cohort import scan_folder
 from diffseg.data.images import label_at_original_size, read_mask, read_rgb, write_png
 from diffseg.data.maps import read_maps
 from diffseg.data.pngs import enlarge
-from diffseg.evaluation.breakdown import ALL_LESION_SHARE, percent
+from diffseg.evaluation.breakdown import ALL_LESION_SHARE, images_by_size, percent
 from diffseg.method.ged import ged_diversity
-from diffseg.method.regions import region_overlay
+from diffseg.method.regions import AMBIGUOUS_RGB, CONSISTENT_RGB, region_overlay
 from diffseg.runtime.errors import BadInputError, ConfigError
 from diffseg.runtime.logs import progress
 
@@ -171,16 +171,23 @@ def review_cutoff(diversity: Sequence[float], quantile: float, cutoff: float | N
     return float(np.quantile(diversity, quantile)) if len(diversity) else 1.0
 
 
-def review_reasons(table: pd.DataFrame, cutoff: float) -> pd.Series:
+def flag_reasons(diversity, mask_share, cutoff: float) -> list[str]:
     """Why each image is to be reviewed, `; `-joined (empty: no reason): its GED diversity is above
-    `cutoff`, its fused mask is empty, or the mask covers ≥ `ALL_LESION_SHARE` of the frame."""
-    reasons = {
-        HIGH_DIVERSITY: table["diversity"] > cutoff,
-        EMPTY_MASK: table["area_pixels"] == 0,
-        COVERS_FRAME: table["area_fraction"] >= ALL_LESION_SHARE,
-    }
-    return pd.Series(["; ".join(name for name, flagged in reasons.items() if flagged[i]) for i in table.index],
-                     index=table.index, dtype=object)
+    `cutoff`, its fused mask (covering `mask_share` of the frame) is empty, or it covers ≥
+    `ALL_LESION_SHARE` of the frame. The one rule of both the annotation and the run's report."""
+    diversity, share = np.asarray(diversity, dtype=float), np.asarray(mask_share, dtype=float)
+    reasons = {HIGH_DIVERSITY: diversity > cutoff, EMPTY_MASK: share == 0, COVERS_FRAME: share >= ALL_LESION_SHARE}
+    return ["; ".join(name for name, flagged in reasons.items() if flagged[i]) for i in range(len(share))]
+
+
+def review_reasons(table: pd.DataFrame, cutoff: float) -> pd.Series:
+    """`flag_reasons` of each row of an annotation table (its `diversity` and `area_fraction`)."""
+    return pd.Series(flag_reasons(table["diversity"], table["area_fraction"], cutoff), index=table.index, dtype=object)
+
+
+def review_order(table: pd.DataFrame) -> pd.DataFrame:
+    """`table` (with `review`, `diversity`, `id`) with the flagged first, each group most uncertain first."""
+    return table.sort_values(["review", "diversity", "id"], ascending=[False, False, True], ignore_index=True)
 
 
 def combine_annotations(
@@ -194,49 +201,129 @@ def combine_annotations(
     used = review_cutoff(table["diversity"], quantile, cutoff)
     table["review_reason"] = review_reasons(table, used)
     table["review"] = table["review_reason"] != ""
-    table = table.sort_values(["review", "diversity", "id"], ascending=[False, False, True], ignore_index=True)
-    return table[ANNOTATION_COLUMNS], used
+    return review_order(table)[ANNOTATION_COLUMNS], used
 
 
-_PAGE_STYLE = """
-body { font-family: system-ui, sans-serif; margin: 1.5em; color: #222; }
-table { border-collapse: collapse; }
-th, td { border-bottom: 1px solid #ddd; padding: 4px 10px; text-align: right; vertical-align: middle; }
-th { background: #f3f3f3; position: sticky; top: 0; }
-td.id { text-align: left; font-family: monospace; }
-tr.review { background: #ffe3a3; }
-img { width: 192px; height: auto; display: block; }
-.swatch { display: inline-block; width: 0.9em; height: 0.9em; vertical-align: middle; }
+# A page opens on at most this many flagged images (four rows of thumbnails on a laptop screen, a
+# page that loads at once); the rest are counted there and listed, flagged first, in the table below.
+REVIEW_FIRST_LIMIT = 48
+# The size-distribution row of the masks with no lesion pixel, before the `SIZE_BINS` of the others.
+EMPTY_BIN = "empty"
+# The flagged images' tint (their cards and table rows) and the bars' colour, which a screenshot test looks for.
+REVIEW_TINT = "#ffe3a3"
+BAR_COLOUR = "#3b6fb6"
+# The review-first cards and the bar chart, on the annotation's summary and the run's review-first page.
+REVIEW_STYLE = f"""
+.cards {{ display: flex; flex-wrap: wrap; gap: 10px; }}
+.card {{ background: {REVIEW_TINT}; margin: 0; padding: 6px; width: 160px; font-size: 13px; }}
+.card img {{ width: 160px; height: auto; display: block; }}
+.card .id {{ font-family: monospace; word-break: break-all; }}
+table.bars td {{ border: 0; padding: 2px 8px; text-align: left; }}
+table.bars td.count {{ text-align: right; }}
+.bar {{ background: {BAR_COLOUR}; height: 16px; }}
 """
+_PAGE_STYLE = f"""
+body {{ font-family: system-ui, sans-serif; margin: 1.5em; color: #222; }}
+table {{ border-collapse: collapse; }}
+th, td {{ border-bottom: 1px solid #ddd; padding: 4px 10px; text-align: right; vertical-align: middle; }}
+th {{ background: #f3f3f3; position: sticky; top: 0; }}
+td.id {{ text-align: left; font-family: monospace; }}
+tr.review {{ background: {REVIEW_TINT}; }}
+img {{ width: 192px; height: auto; display: block; }}
+.swatch {{ display: inline-block; width: 0.9em; height: 0.9em; vertical-align: middle; }}
+{REVIEW_STYLE}"""
+# The widest bar of a chart, in CSS pixels.
+BAR_PIXELS = 280
+
+
+def mask_size_counts(mask_share) -> dict[str, int]:
+    """Images by the share of the frame their mask covers: `EMPTY_BIN` (no lesion pixel), then each
+    `SIZE_BINS` bin of the others (`diffseg.evaluation.breakdown.images_by_size`)."""
+    share = np.asarray(mask_share, dtype=float)
+    return {EMPTY_BIN: int(np.count_nonzero(share == 0)), **images_by_size(share[share > 0])}
+
+
+def size_bars_html(counts: dict[str, int], notes: dict[str, str] | None = None) -> str:
+    """A bar chart in CSS (no script, no file): a row per bin of `counts`, its bar, its count and its
+    share of all the images, and `notes[bin]` (e.g. the bin's Dice) beside it."""
+    total, widest = sum(counts.values()), max(counts.values(), default=0)
+    rows = []
+    for name, count in counts.items():
+        width = round(BAR_PIXELS * count / widest) if widest else 0
+        share = f"{100 * count / total:.0f} %" if total else "–"
+        note = html.escape((notes or {}).get(name, ""))
+        rows.append(f'<tr><td class="bin">{html.escape(name)}</td><td><div class="bar" style="width: {width}px">'
+                    f'</div></td><td class="count">{count} ({share})</td><td>{note}</td></tr>')
+    return '<table class="bars">\n' + "\n".join(rows) + "\n</table>"
+
+
+def review_cards_html(flagged: pd.DataFrame, limit: int = REVIEW_FIRST_LIMIT) -> str:
+    """A card per flagged image, in `flagged`'s order, the first `limit` of them: its thumbnail
+    (`thumbnail`: a path or a data URI), `id`, `review_reason`, `diversity` and lesion area
+    (`area_fraction`), and its `dice` where the table has one; then how many more there are."""
+    cards = []
+    for row in flagged.head(limit).itertuples(index=False):
+        source, image_id = html.escape(str(row.thumbnail), quote=True), html.escape(str(row.id))
+        facts = f"diversity {row.diversity:.3f} · lesion {100 * row.area_fraction:.1f} %"
+        facts += f" · Dice {row.dice:.3f}" if hasattr(row, "dice") else ""
+        image = f'<img src="{source}" alt="overlay of {image_id}">'
+        if not source.startswith("data:"):  # a file opens at full size; a data URI is all there is
+            image = f'<a href="{source}">{image}</a>'
+        cards.append(f'<figure class="card">{image}'
+                     f'<figcaption><span class="id">{image_id}</span><br>{html.escape(str(row.review_reason))}'
+                     f"<br>{facts}</figcaption></figure>")
+    if not cards:
+        return "<p>No image is flagged for review.</p>"
+    more = len(flagged) - len(cards)
+    rest = f"<p>… and {more} more flagged images, listed below.</p>" if more > 0 else ""
+    return '<div class="cards">\n' + "\n".join(cards) + "\n</div>" + rest
+
+
+def review_counts(table: pd.DataFrame, cutoff: float, cutoff_rule: str) -> str:
+    """`12 images, 3 flagged for review: …` (HTML-escaped): how many images each reason flags."""
+    counts = {reason: int(table["review_reason"].str.contains(reason, regex=False).sum())
+              for reason in (HIGH_DIVERSITY, EMPTY_MASK, COVERS_FRAME)}
+    return (f"{len(table)} images, {int(table['review'].sum())} flagged for review: {counts[HIGH_DIVERSITY]} with a "
+            f"GED diversity above {cutoff:.3f} ({html.escape(cutoff_rule)}), {counts[EMPTY_MASK]} with an empty mask "
+            f"(no lesion found) and {counts[COVERS_FRAME]} with a mask covering ≥ {percent(ALL_LESION_SHARE)} of the "
+            "frame (no lesion outlined).")
+
+
+def overlay_legend_html() -> str:
+    """The colours of an overlay (`annotation_overlay`), as swatches."""
+    return " ".join(
+        f'<span class="swatch" style="background: rgb{tuple(int(c) for c in rgb)}"></span> {html.escape(name)}'
+        for name, rgb in (
+            ("consistent (every step marks lesion)", tuple(CONSISTENT_RGB)),
+            ("ambiguous (the steps disagree)", tuple(AMBIGUOUS_RGB)),
+            ("fused mask outline", tuple(OUTLINE_RGB)),
+        )
+    )
 
 
 def summary_html(
     table: pd.DataFrame, title: str, cutoff: float, cutoff_rule: str, notes: Sequence[str] = ()
 ) -> str:
-    """A self-contained page (inline style, no scripts) of `table` in its order, flagged rows highlighted.
+    """A self-contained page (inline style, no scripts): the flagged images to review first and the
+    size distribution of the fused masks, then the whole of `table` in its order, flagged rows highlighted.
 
     Thumbnails and masks are linked by the table's relative paths, so the page works wherever the
     annotation folder is moved and stays small for cohorts of thousands of images.
     """
-    flagged = int(table["review"].sum())
-    counts = {reason: int(table["review_reason"].str.contains(reason, regex=False).sum())
-              for reason in (HIGH_DIVERSITY, EMPTY_MASK, COVERS_FRAME)}
-    legend = " ".join(
-        f'<span class="swatch" style="background: rgb{tuple(int(c) for c in rgb)}"></span> {html.escape(name)}'
-        for name, rgb in (
-            ("consistent (every step marks lesion)", (230, 30, 30)),
-            ("ambiguous (the steps disagree)", (255, 220, 0)),
-            ("fused mask outline", tuple(OUTLINE_RGB)),
-        )
-    )
     header = [
         f"<h1>{html.escape(title)}</h1>",
-        f"<p>{len(table)} images, {flagged} flagged for review: {counts[HIGH_DIVERSITY]} with a GED diversity "
-        f"above {cutoff:.3f} ({html.escape(cutoff_rule)}), {counts[EMPTY_MASK]} with an empty mask (no lesion "
-        f"found) and {counts[COVERS_FRAME]} with a mask covering ≥ {percent(ALL_LESION_SHARE)} of the frame "
-        "(no lesion outlined). Flagged images first, each group most uncertain first.</p>",
+        f"<p>{review_counts(table, cutoff, cutoff_rule)} Flagged images first, each group most uncertain first.</p>",
         *(f"<p>{html.escape(note)}</p>" for note in notes),
-        f"<p>{legend}</p>",
+        f"<p>{overlay_legend_html()}</p>",
+    ]
+    review_first = [
+        '<section id="review-first"><h2>Review first</h2>',
+        review_cards_html(table[table["review"]].assign(thumbnail=table["overlay"])),
+        "</section>",
+        '<section id="mask-sizes"><h2>Size of the fused masks</h2>',
+        "<p>Images by the share of the frame their fused mask covers (at original size).</p>",
+        size_bars_html(mask_size_counts(table["area_fraction"])),
+        '</section>\n<h2 id="all-images">All images</h2>',
     ]
     rows = [
         "<tr><th>#</th><th>overlay</th><th>id</th><th>size (H×W)</th><th>lesion area (px)</th>"
@@ -246,7 +333,7 @@ def summary_html(
     return (
         f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
         f"<style>{_PAGE_STYLE}</style></head><body>\n"
-        + "\n".join(header)
+        + "\n".join(header + review_first)
         + "\n<table>\n"
         + "\n".join(rows)
         + "\n</table>\n</body></html>\n"
