@@ -233,3 +233,40 @@ def test_summary_opens_on_the_flagged_images_and_the_size_distribution_before_th
     assert 'src="overlays/c.png"' not in cards  # c is not
     bars = dict(re.findall(r'<td class="bin">(.*?)</td>.*?<td class="count">(\d+) ', page[sizes:everything]))
     assert bars == {"empty": "1", "&lt; 10 %": "0", "10–25 %": "1", "25–50 %": "0", "≥ 50 %": "1"}
+
+
+def test_summary_page_shows_its_flagged_thumbnails_and_bars_on_the_first_screen_in_headless_chromium(tmp_path):
+    """The page as a user's browser draws it: the first 1280 × 900 screen holds the tinted cards of the
+    flagged images (their overlay thumbnails inside) and the bars of the size distribution."""
+    import shutil
+    import subprocess
+
+    from PIL import Image
+
+    from diffseg.reports.annotation import BAR_COLOUR, REVIEW_TINT
+
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        pytest.skip("Debian's `chromium` is not installed, so the page cannot be rendered headless here")
+    shares = {f"i{k}": area for k, area in enumerate([0, 3, 15, 40, 70, 5])}
+    table, cutoff = combine_annotations([_table({image: 0.1 * (k + 1) for k, image in enumerate(shares)}, shares)],
+                                        quantile=0.8)
+    overlay_rgb = (200, 30, 30)  # a colour nothing else on the page has
+    for image in table["id"]:
+        write_png(tmp_path / "overlays" / f"{image}.png", np.full((64, 64, 3), overlay_rgb, np.uint8))
+    (tmp_path / "summary.html").write_text(summary_html(table, "cohort", cutoff, "the 0.8 quantile"), encoding="utf-8")
+    screenshot = tmp_path / "summary.png"
+    subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+                    "--virtual-time-budget=10000", f"--screenshot={screenshot}", "--window-size=1280,900",
+                    (tmp_path / "summary.html").as_uri()], check=True, capture_output=True, timeout=120)
+    with Image.open(screenshot) as image:
+        pixels = np.asarray(image.convert("RGB"))
+    assert pixels.shape == (900, 1280, 3)
+
+    def share_of(hex_colour: str) -> float:
+        rgb = np.array([int(hex_colour[i:i + 2], 16) for i in (1, 3, 5)])
+        return float((np.abs(pixels.astype(int) - rgb).sum(axis=2) <= 12).mean())
+
+    assert share_of(REVIEW_TINT) > 0.002  # the flagged cards' tint
+    assert share_of("#{:02x}{:02x}{:02x}".format(*overlay_rgb)) > 0.002  # their thumbnails drawn
+    assert share_of(BAR_COLOUR) > 0.0005  # the size distribution's bars
