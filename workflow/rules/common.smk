@@ -248,13 +248,19 @@ def annotation_run():
         raise WorkflowError(str(error))
 
 
+@functools.cache
+def annotation_config():
+    """The annotation's configuration, merged once: this one with the method's sections of its run."""
+    return annotation_run().annotation_config(config)
+
+
 def annotation_setting(*keys):
     """A params function of the annotation's rules, which lie outside every results root: the value at
     `keys` of the annotation's configuration, this one with the method's sections of its run.
     """
 
     def lookup(wildcards):
-        value = annotation_run().annotation_config(config)
+        value = annotation_config()
         for key in keys:
             value = value[key]
         return value
