@@ -59,7 +59,7 @@ $(BIN)/.slurm: $(BIN)/.installed
 	touch $@
 
 ## figures: redraw every figure from existing results (nothing upstream is recomputed for a code change).
-FIGURE_RULES := draw_noise_difference draw_steps draw_regions draw_crf draw_table1 draw_dice_per_step draw_ged draw_loss
+FIGURE_RULES := draw_review_first draw_overview draw_noise_difference draw_steps draw_regions draw_crf draw_table1 draw_dice_per_step draw_ged draw_loss
 figures: $(BIN)/.installed
 	$(BIN)/snakemake figures --cores $(CORES) --rerun-triggers mtime --forcerun $(FIGURE_RULES) $(SNAKEMAKE_ARGS)
 
@@ -75,6 +75,7 @@ report: $(BIN)/.installed
 docs: $(BIN)/.installed
 	test -f results/synthetic/run.md || { echo "results/synthetic/run.md is missing: run make run first" >&2; exit 1; }
 	cp results/synthetic/run.md docs/default_run.md
+	mkdir -p docs/figures && cp results/synthetic/figures/overview.png docs/figures/overview.png
 	for run in benchmark_isic2017 benchmark_ham10000; do if [ -f results/$$run/selection/chosen.yaml ]; then mkdir -p docs/benchmark/$$run && cp results/$$run/selection/chosen.yaml docs/benchmark/$$run/chosen.yaml; fi; done
 	if [ -f results/isic2017/validate/ablation.md ]; then cp results/isic2017/validate/ablation.md docs/validation.md; fi
 	if [ -f results/benchmark_isic2017/benchmark.md ] && [ -f results/benchmark_ham10000/benchmark.md ]; then $(BIN)/python -m diffseg.reports.benchmark_docs docs/benchmark.md results/benchmark_isic2017 results/benchmark_ham10000; fi

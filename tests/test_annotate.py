@@ -13,17 +13,24 @@ import yaml
 from diffseg.data.images import label_at_original_size, read_rgb, resize_rgb, write_png
 from diffseg.data.maps import write_maps
 from diffseg.data.pngs import write_fused_masks
+from diffseg.evaluation.breakdown import SIZE_BINS
 from diffseg.method.ged import ged_diversity
 from diffseg.method.regions import CONSISTENT_RGB, regions_shard
 from diffseg.reports.annotation import (
     ANNOTATION_COLUMNS,
+    EMPTY_BIN,
     OUTLINE_RGB,
+    REVIEW_FIRST_LIMIT,
+    REVIEW_STYLE,
     annotate_shard,
     annotation_overlay,
     combine_annotations,
+    flag_reasons,
+    mask_size_counts,
     model_image_size,
     predict_cohort,
     review_cutoff,
+    review_reasons,
     summary_html,
 )
 from diffseg.runtime.errors import BadInputError, ConfigError
@@ -270,3 +277,51 @@ def test_summary_page_shows_its_flagged_thumbnails_and_bars_on_the_first_screen_
     assert share_of(REVIEW_TINT) > 0.002  # the flagged cards' tint
     assert share_of("#{:02x}{:02x}{:02x}".format(*overlay_rgb)) > 0.002  # their thumbnails drawn
     assert share_of(BAR_COLOUR) > 0.0005  # the size distribution's bars
+
+
+def test_mask_size_counts_put_empty_masks_apart_and_bin_the_others_by_share_of_the_frame():
+    counts = mask_size_counts([0.0, 0.05, 0.10, 0.3, 0.5, 0.95, 0.0])
+    assert counts == {EMPTY_BIN: 2, "< 10 %": 1, "10–25 %": 1, "25–50 %": 1, "≥ 50 %": 2}
+    assert list(counts)[1:] == list(SIZE_BINS)  # the bins of diffseg.evaluation.breakdown, in order
+
+
+def test_summary_opens_on_the_flagged_images_and_the_size_of_the_fused_masks():
+    shards = [_table({"a": 0.1, "b": 0.5, "c": 0.3}, {"a": 95, "c": 30}), _table({"d": 0.9, "e": 0.2}, {"e": 0})]
+    table, cutoff = combine_annotations(shards, quantile=0.8)
+    page = summary_html(table, "cohort", cutoff, "the 0.8 quantile")
+    review, sizes, full = (page.index(marker) for marker in
+                           ('<section id="review-first">', '<section id="mask-sizes">', '<h2 id="all-images">'))
+    assert review < sizes < full < page.index("<th>overlay</th>")
+    section = page[review:sizes]
+    cards = re.findall(r'<figure class="card"><a href="(.*?)"><img src="(.*?)".*?<span class="id">(.*?)</span>'
+                       r"<br>(.*?)<br>GED diversity (.*?)<br>lesion area (.*?)</figcaption>", section)
+    assert cards == [
+        ("overlays/d.png", "overlays/d.png", "d", "high diversity", "0.900", "5.0 %"),
+        ("overlays/e.png", "overlays/e.png", "e", "empty mask", "0.200", "0.0 %"),
+        ("overlays/a.png", "overlays/a.png", "a", "covers the frame", "0.100", "95.0 %"),
+    ]  # the flagged only, in the table's order
+    bars = re.findall(r'<td class="bin">(.*?)</td><td><div class="bar" style="width: (\d+)px"></div></td>'
+                      r'<td class="count">(.*?)</td>', page[sizes:full])
+    # b and d cover 5 % of the frame, c 30 %, a 95 % and e nothing; the longest bar is 280 px.
+    assert bars == [(EMPTY_BIN, "140", "1 (20 %)"), ("&lt; 10 %", "280", "2 (40 %)"), ("10–25 %", "0", "0 (0 %)"),
+                    ("25–50 %", "140", "1 (20 %)"), ("≥ 50 %", "140", "1 (20 %)")]  # fmt: skip
+    assert f"<style>{REVIEW_STYLE}" not in page and REVIEW_STYLE in page  # one page, its style inline
+
+
+def test_review_first_shows_the_first_flagged_images_and_counts_the_rest():
+    diversities = {f"img{i:03d}": 1 - i / 100 for i in range(REVIEW_FIRST_LIMIT + 12)}
+    table, _ = combine_annotations([_table(diversities)], quantile=0.0, cutoff=0.0)
+    page = summary_html(table, "cohort", 0.0, "annotate.review_cutoff")
+    section = page[page.index('<section id="review-first">') : page.index('<section id="mask-sizes">')]
+    assert re.findall(r'<span class="id">(.*?)</span>', section) == list(table["id"][:REVIEW_FIRST_LIMIT])
+    assert "… and 12 more flagged images, listed below." in section
+    assert len(re.findall(r'<td class="id">', page)) == REVIEW_FIRST_LIMIT + 12  # the table keeps every image
+    unflagged, _ = combine_annotations([_table({"a": 0.1, "b": 0.1})], quantile=1.0)
+    assert "No image is flagged for review." in summary_html(unflagged, "cohort", 0.1, "q")
+
+
+def test_the_flag_rule_is_one_function_of_diversity_and_mask_share():
+    assert flag_reasons([0.9, 0.1, 0.1, 0.1], [0.2, 0.0, 0.9, 0.5], cutoff=0.5) == [
+        "high diversity", "empty mask", "covers the frame", ""]  # fmt: skip
+    table = _table({"a": 0.9, "b": 0.1, "c": 0.1}, {"b": 0, "c": 90})
+    assert list(review_reasons(table, 0.5)) == flag_reasons(table["diversity"], table["area_fraction"], 0.5)

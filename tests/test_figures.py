@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from html.parser import HTMLParser
 
 import numpy as np
@@ -9,6 +10,9 @@ import pandas as pd
 import pytest
 from PIL import Image
 
+from diffseg.data.maps import write_maps
+from diffseg.data.store import ImageStore, write_store
+from diffseg.data.synthetic import write_synthetic_cohort
 from diffseg.evaluation.breakdown import (
     MASK_COVERAGE_HEADING,
     SIZE_BINS_HEADING,
@@ -18,6 +22,7 @@ from diffseg.evaluation.breakdown import (
     mask_coverage_cells,
 )
 from diffseg.evaluation.table import SHOWN
+from diffseg.reports.annotation import OUTLINE_RGB
 from diffseg.reports.figures import DPI, save_figure
 from diffseg.reports.figures.charts import (
     dice_per_step_figure,
@@ -26,6 +31,12 @@ from diffseg.reports.figures.charts import (
     loss_figure,
     read_table,
     table1_figure,
+)
+from diffseg.reports.figures.overview import (
+    OVERVIEW_IMAGES,
+    OVERVIEW_PANEL_INCHES,
+    overview_figure,
+    spread_by_dice,
 )
 from diffseg.reports.figures.panels import (
     PANEL_INCHES,
@@ -41,6 +52,8 @@ from diffseg.reports.figures.panels import (
     regions_panel,
     steps_panel,
 )
+from diffseg.reports.figures.review_first import flagged_first, review_first_html, review_table
+from diffseg.reports.figures.shard_maps import ShardMaps, read_shard_maps
 from diffseg.reports.figures.tables import markdown_notes, metric_tables_html
 from diffseg.runtime.errors import BadInputError
 
@@ -269,3 +282,81 @@ def test_metric_tables_page_holds_the_size_bins_and_the_mask_coverage(tmp_path):
     page = path.read_text(encoding="utf-8")
     assert page.index(SIZE_BINS_HEADING) < page.index(MASK_COVERAGE_HEADING) < page.index("Uncertainty")
     assert "Bins of the lesion." in page and "Empty masks fail." in page
+
+
+def shard_maps(i: int, rng, shift: int = 0) -> ShardMaps:
+    masks = np.stack([disc(r, shift) for r in (3, 4, 5)])
+    return ShardMaps(**example_fields(i, rng), consistent=masks.all(axis=0),
+                     ambiguous=masks.any(axis=0) & ~masks.all(axis=0),
+                     posterior=disc(4, shift).astype(np.float32), labels=disc(4, shift))
+
+
+def test_overview_spreads_its_images_from_the_best_dice_to_the_worst():
+    scores = pd.DataFrame({"id": [f"IMG_{i}" for i in range(9)], "method": "diffseg_crf",
+                           "dice": [0.5, 0.9, 0.1, 0.7, 0.3, 0.8, 0.2, 0.6, 0.4]})
+    assert spread_by_dice(scores) == ["IMG_1", "IMG_7", "IMG_8", "IMG_2"]  # ranks 0, 3, 5, 8: Dice 0.9, 0.6, 0.4, 0.1
+    assert spread_by_dice(scores.iloc[[0, 2]]) == ["IMG_0", "IMG_2"]  # fewer images than asked: all of them
+    with pytest.raises(ValueError, match="diffseg_crf"):
+        spread_by_dice(scores.assign(method="otsu"))
+
+
+def test_overview_figure_outlines_the_fused_mask_in_cyan_and_the_expert_mask_in_green(tmp_path):
+    rng = np.random.default_rng(5)
+    rows = [shard_maps(i, rng, shift=i) for i in range(OVERVIEW_IMAGES)]
+    figure = overview_figure(rows, {f"IMG_{i}": 0.9 - i / 10 for i in range(OVERVIEW_IMAGES)})
+    pixels = written_png(figure, tmp_path / "overview.png")
+    assert_drawn(pixels, 3 * OVERVIEW_PANEL_INCHES, OVERVIEW_IMAGES * OVERVIEW_PANEL_INCHES + 1.0)
+    with Image.open(tmp_path / "overview.png") as image:
+        rgb = np.asarray(image.convert("RGB"), dtype=int)
+    cyan = (np.abs(rgb - OUTLINE_RGB).sum(axis=-1) < 60).sum()
+    green = (np.abs(rgb - (0, 200, 83)).sum(axis=-1) < 60).sum()  # TRUTH_COLOUR, #00c853
+    assert cyan > 100 and green > 100
+    with pytest.raises(ValueError, match="at least one"):
+        overview_figure([], {})
+
+
+def test_shard_maps_are_gathered_from_any_shard_in_the_order_asked(tmp_path):
+    cohort = write_synthetic_cohort(tmp_path / "cohort", n_lesion=5, n_healthy=1, size=32, seed=0)
+    manifest, _ = write_store(tmp_path / "store.h5", cohort, SIZE, "synthetic")
+    ids, rng = list(manifest["id"]), np.random.default_rng(6)
+    paths = {"regions": [], "crf": []}
+    for shard, positions in enumerate((np.arange(0, 3), np.arange(3, 6))):
+        n, shard_ids = len(positions), [ids[p] for p in positions]
+        maps = rng.random((n, SIZE, SIZE)) > 0.5
+        write_maps(tmp_path / f"regions-{shard}.h5", positions, shard_ids, consistent=maps, ambiguous=~maps)
+        write_maps(tmp_path / f"crf-{shard}.h5", positions, shard_ids, posterior=maps * 0.8, labels=maps)
+        paths["regions"].append(tmp_path / f"regions-{shard}.h5")
+        paths["crf"].append(tmp_path / f"crf-{shard}.h5")
+    with ImageStore(tmp_path / "store.h5") as store:
+        rows = read_shard_maps(store, paths["regions"], paths["crf"], [ids[4], ids[1]])
+        assert [row.image_id for row in rows] == [ids[4], ids[1]]
+        assert (rows[0].image == store.image(4)).all() and rows[0].labels.dtype == bool
+        assert (rows[0].labels == rows[0].consistent).all() and (rows[0].ambiguous == ~rows[0].labels).all()
+        with pytest.raises(BadInputError, match="NOWHERE"):
+            read_shard_maps(store, paths["regions"], paths["crf"], ["NOWHERE"])
+
+
+def test_review_first_page_flags_by_the_annotation_rule_and_opens_on_the_flagged_images():
+    ids = [f"IMG_{i}" for i in range(10)]
+    pred = [0.2] * 7 + [0.0, 0.95, 0.3]  # IMG_7 found nothing, IMG_8 covers the frame
+    scores = pd.DataFrame({"id": ids, "method": "diffseg_crf", "dice": np.linspace(0.9, 0.0, 10),
+                           "truth_fraction": [0.05, 0.2, 0.3, 0.6] * 2 + [0.2, 0.2], "pred_fraction": pred})
+    ged = pd.DataFrame({"id": ids, "ged": 0.5, "diversity": [0.1] * 9 + [0.9]})
+    table, cutoff = review_table(pd.concat([scores, scores.assign(method="otsu")]), ged, quantile=0.8)
+    assert cutoff == pytest.approx(np.quantile(ged["diversity"], 0.8))
+    assert list(table.loc[table["review"], "id"]) == ["IMG_9", "IMG_7", "IMG_8"]
+    assert list(table["review_reason"][:3]) == ["high diversity", "empty mask", "covers the frame"]
+    by_size = dice_by_size(scores, n_resamples=50)
+    thumbnails = {image_id: f"data:image/jpeg;base64,{image_id}" for image_id in flagged_first(table)}
+    page = review_first_html(table, thumbnails, by_size, cutoff, "the 0.8 quantile")
+    review, sizes = page.index('<section id="review-first">'), page.index('<section id="lesion-sizes">')
+    assert review < sizes < page.index('<section id="mask-sizes">') < page.index('<h2 id="flagged">')
+    assert re.findall(r'<img src="data:image/jpeg;base64,(.*?)"', page[review:sizes]) == ["IMG_9", "IMG_7", "IMG_8"]
+    bars = {name: (count, note) for name, count, note in re.findall(
+        r'<td class="bin">(.*?)</td>.*?<td class="count">(.*?)</td><td>(.*?)</td>',
+        page[sizes:page.index('<section id="mask-sizes">')])}
+    low = by_size.set_index(["key", "size_bin"]).loc[("diffseg_crf", "< 10 %")]
+    assert bars["&lt; 10 %"] == ("2 (20 %)", f"Dice {low['mean']:.3f} [{low['ci_low']:.3f}, {low['ci_high']:.3f}]")
+    assert bars["10–25 %"][0] == "4 (40 %)"
+    with pytest.raises(BadInputError, match="IMG_0"):
+        review_table(scores, ged.iloc[1:], quantile=0.8)

@@ -1,7 +1,10 @@
 # The paper's figures and the metric tables for the HTML report, drawn from a finished run's results
-# (no retraining). The image panels show the example images of the first evaluation shard.
+# (no retraining). The image panels show the example images of the first evaluation shard; the
+# review-first page and the overview figure show images chosen from every shard by their scores.
 
 FIGURES = [
+    "review_first.html",
+    "overview.png",
     "noise_difference.png",
     "steps.png",
     "regions.png",
@@ -15,12 +18,67 @@ FIGURES = [
 # A reused checkpoint (model.checkpoint) was trained elsewhere: this run has no loss curve to draw.
 if TRAINS_DDPM:
     FIGURES.append("training_loss.png")
+# The report's menu lists its categories in alphabetical order (Snakemake 9's html_reporter sorts
+# them with localeCompare): this name comes before Metrics, Segmentation, Training and Uncertainty.
+REVIEW_CATEGORY = "Images to review first"
 EXAMPLE_SHARD = "0000"
 
 
 rule figures:
     input:
         expand("results/{root}/figures/{figure}", root=DATASET, figure=FIGURES),
+
+
+rule draw_review_first:
+    input:
+        store="results/{root}/prepared/store.h5",
+        scores="results/{root}/evaluation/scores.csv",
+        ged="results/{root}/uncertainty/ged.csv",
+        size_bins="results/{root}/evaluation/size_bins.csv",
+        regions=per_shard("results/{root}/regions/shard-{shard}.h5"),
+        fused=per_shard("results/{root}/crf/shard-{shard}.h5"),
+    output:
+        page=report(
+            "results/{root}/figures/review_first.html",
+            caption="../report/review_first.rst",
+            category=REVIEW_CATEGORY,
+        ),
+    log:
+        "logs/{root}/figures/review_first.log",
+    benchmark:
+        "logs/{root}/figures/review_first.tsv"
+    conda:
+        "../../envs/report.yaml"
+    params:
+        # The annotation's flagging rule, so a run and an annotation flag alike.
+        review_quantile=setting("annotate", "review_quantile"),
+        review_cutoff=setting("annotate", "review_cutoff"),
+    script:
+        "../../scripts/draw_review_first.py"
+
+
+rule draw_overview:
+    input:
+        store="results/{root}/prepared/store.h5",
+        scores="results/{root}/evaluation/scores.csv",
+        regions=per_shard("results/{root}/regions/shard-{shard}.h5"),
+        fused=per_shard("results/{root}/crf/shard-{shard}.h5"),
+    output:
+        figure=report(
+            "results/{root}/figures/overview.png",
+            caption="../report/overview.rst",
+            category="Segmentation",
+        ),
+    log:
+        "logs/{root}/figures/overview.log",
+    benchmark:
+        "logs/{root}/figures/overview.tsv"
+    conda:
+        "../../envs/report.yaml"
+    params:
+        examples=4,
+    script:
+        "../../scripts/draw_overview.py"
 
 
 rule draw_noise_difference:

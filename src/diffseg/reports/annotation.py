@@ -6,7 +6,9 @@ lesion area at original size, the GED diversity of the per-step masks as its unc
 no annotation, docs/method.md §4), an overlay to look at, and a review flag with its reasons: the
 most uncertain images, and the fused masks that failed outright, being empty (no lesion found on an
 image taken for its lesion) or covering (nearly) the whole frame (no lesion outlined); all of them in
-one CSV and one HTML page, the flagged images first, each group sorted by uncertainty.
+one CSV and one HTML page, the flagged images first, each group sorted by uncertainty. The page opens
+on the flagged images' thumbnails and the size distribution of the fused masks, built by functions
+the run's report reuses for its test images (`diffseg.reports.figures.review_first`).
 """
 
 from __future__ import annotations
@@ -264,8 +266,8 @@ def review_cards_html(flagged: pd.DataFrame, limit: int = REVIEW_FIRST_LIMIT) ->
     cards = []
     for row in flagged.head(limit).itertuples(index=False):
         source, image_id = html.escape(str(row.thumbnail), quote=True), html.escape(str(row.id))
-        facts = f"diversity {row.diversity:.3f} · lesion {100 * row.area_fraction:.1f} %"
-        facts += f" · Dice {row.dice:.3f}" if hasattr(row, "dice") else ""
+        facts = f"GED diversity {row.diversity:.3f}<br>lesion area {100 * row.area_fraction:.1f} %"
+        facts += f"<br>Dice {row.dice:.3f}" if hasattr(row, "dice") else ""
         image = f'<img src="{source}" alt="overlay of {image_id}">'
         if not source.startswith("data:"):  # a file opens at full size; a data URI is all there is
             image = f'<a href="{source}">{image}</a>'
@@ -316,9 +318,10 @@ def summary_html(
         *(f"<p>{html.escape(note)}</p>" for note in notes),
         f"<p>{overlay_legend_html()}</p>",
     ]
+    flagged = table[table["review"]]
     review_first = [
         '<section id="review-first"><h2>Review first</h2>',
-        review_cards_html(table[table["review"]].assign(thumbnail=table["overlay"])),
+        review_cards_html(flagged.assign(thumbnail=flagged["overlay"])),
         "</section>",
         '<section id="mask-sizes"><h2>Size of the fused masks</h2>',
         "<p>Images by the share of the frame their fused mask covers (at original size).</p>",

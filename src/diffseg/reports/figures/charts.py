@@ -113,10 +113,11 @@ def loss_figure(loss: pd.DataFrame) -> Figure:
     return figure
 
 
-def read_table(path: str | os.PathLike, columns) -> pd.DataFrame:
-    """A CSV of the run; a BadInputError names it when unreadable or lacking one of `columns`."""
+def read_table(path: str | os.PathLike, columns, dtype=None) -> pd.DataFrame:
+    """A CSV of the run (`dtype`: as for `pandas.read_csv`, e.g. `{"id": str}` where ids are matched
+    against the store's); a BadInputError names it when unreadable or lacking one of `columns`."""
     try:
-        frame = pd.read_csv(path)
+        frame = pd.read_csv(path, dtype=dtype)
     except (OSError, ValueError) as error:
         raise BadInputError(path, f"not a readable CSV table ({error})") from error
     missing = [column for column in columns if column not in frame.columns]

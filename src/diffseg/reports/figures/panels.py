@@ -173,7 +173,7 @@ def read_noise_examples(
             i = ids.index(image_id)
             group = diffs["examples"][image_id]
             rows.append(NoiseExample(
-                **_store_example(store, int(diffs["index"][i]), image_id),
+                **store_example(store, int(diffs["index"][i]), image_id),
                 eps_a=group["eps_a"][s], eps_b=group["eps_b"][s],
                 difference=diffs["diff"][i, s], mask=masks["masks"][i, s].astype(bool),
             ))
@@ -184,7 +184,7 @@ def read_noise_examples(
 def read_steps_examples(masks_path: str | os.PathLike, store: ImageStore, count: int = 1):
     """The first `count` images of a per-step masks shard with all their masks: (rows, steps)."""
     with open_shard(masks_path, ("index", "ids", "steps", "masks"), "per-step masks file") as h5:
-        rows = [StepsExample(**_store_example(store, position, image_id), masks=masks.astype(bool))
+        rows = [StepsExample(**store_example(store, position, image_id), masks=masks.astype(bool))
                 for position, image_id, masks in _first(h5, count, "masks")]
         return rows, h5["steps"][()]
 
@@ -193,7 +193,7 @@ def read_regions_examples(regions_path: str | os.PathLike, store: ImageStore, co
     """The first `count` images of a regions shard."""
     with open_shard(regions_path, ("index", "ids", "mean", "consistent", "ambiguous"), "regions file") as h5:
         return [
-            RegionsExample(**_store_example(store, position, image_id), mean=mean.astype(np.float32),
+            RegionsExample(**store_example(store, position, image_id), mean=mean.astype(np.float32),
                            consistent=sure.astype(bool), ambiguous=unsure.astype(bool))
             for position, image_id, mean, sure, unsure in _first(h5, count, "mean", "consistent", "ambiguous")
         ]
@@ -210,7 +210,7 @@ def read_crf_examples(
         for position, image_id, posterior, labels in _first(crf, count, "posterior", "labels"):
             if image_id not in ids:
                 raise BadInputError(regions_path, f"lacks image {image_id} of {crf_path}")
-            rows.append(CrfExample(**_store_example(store, position, image_id),
+            rows.append(CrfExample(**store_example(store, position, image_id),
                                    mean=regions["mean"][ids.index(image_id)].astype(np.float32),
                                    posterior=posterior.astype(np.float32), labels=labels.astype(bool)))
         return rows
@@ -223,7 +223,7 @@ def _first(h5, count: int, *names: str):
     return [(int(row[0]), *row[1:]) for row in zip(*columns, strict=True)]
 
 
-def _store_example(store: ImageStore, position: int, image_id: str) -> dict:
+def store_example(store: ImageStore, position: int, image_id: str) -> dict:
     """Image and mask (None without one) of the store image at `position`, checked against `image_id`."""
     if store.ids[position] != image_id:
         raise BadInputError(store.path, f"position {position} is {store.ids[position]}, not {image_id}")
