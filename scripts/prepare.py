@@ -19,7 +19,9 @@ with redirect_to(snakemake.log[0]) as log:
             cohort = official_splits(cohort, **params.splits)
     if params.fold is None:
         cohort = assign_splits(cohort, params.test_fraction, params.seed)
-        cohort = carve_dev_split(cohort, params.dev_fraction, params.seed, params.splits["group"])
+        cohort = carve_dev_split(
+            cohort, params.dev_fraction, params.seed, params.splits["group"], params.dev_stratify
+        )
     else:
         cohort = fold_splits(cohort, params.fold["index"], params.fold["folds"], params.fold["seed"])
     if params.held_out:

@@ -24,6 +24,7 @@ with redirect_to(snakemake.log[0]):
     for budget, path in zip(snakemake.params.label_budgets, snakemake.input.unet_budgets, strict=True):
         methods[budget_method(budget)] = probability(path)
     methods["otsu"] = probability(snakemake.input.otsu)
+    methods["otsu_crf"] = read_maps(snakemake.input.otsu_crf, "posterior")["posterior"].astype(np.float32)
     with ImageStore(snakemake.input.store) as store:
         scores = score_shard(list(steps["ids"]), lambda j: store.mask_original(steps["index"][j]), methods)
     params = snakemake.params

@@ -5,7 +5,9 @@ import pandas as pd
 
 from diffseg.evaluation.breakdown import breakdown_sections
 from diffseg.evaluation.label_efficiency import read_worth
+from diffseg.evaluation.ledger import read_recorded_note
 from diffseg.evaluation.selection import read_choice
+from diffseg.evaluation.subsets import subsets_section
 from diffseg.reports.benchmark import (
     BenchmarkInputs,
     CrossDataset,
@@ -40,15 +42,18 @@ with redirect_to(snakemake.log[0]):
             read(table),
             pd.read_csv(scores),
             splits["keep"],
-            breakdown_sections(size_bins, coverage),
+            breakdown_sections(size_bins, coverage) | subsets_section(read(subsets)),
             splits["group"],
+            read_recorded_note(scoring),
         )
-        for (cohort, splits), table, scores, size_bins, coverage in zip(
+        for (cohort, splits), table, scores, size_bins, coverage, subsets, scoring in zip(
             params.cross.items(),
             snakemake.input.cross_tables,
             snakemake.input.cross_scores,
             snakemake.input.cross_size_bins,
             snakemake.input.cross_mask_coverage,
+            snakemake.input.cross_subsets,
+            snakemake.input.cross_scoring,
             strict=True,
         )
     ]
@@ -73,9 +78,11 @@ with redirect_to(snakemake.log[0]):
         split_by=params.split_by,
         group=params.group,
         cross=cross,
-        sections=breakdown_sections(snakemake.input.size_bins_md, snakemake.input.mask_coverage_md),
+        sections=breakdown_sections(snakemake.input.size_bins_md, snakemake.input.mask_coverage_md)
+        | subsets_section(read(snakemake.input.subsets_md)),
         costs_md=costs,
         ddpm_images=ddpm_images_line(params.healthy, params.lesion_zooms, params.lesion_share),
+        scoring_note=read_recorded_note(snakemake.input.scoring),
     )
     document = benchmark_document(
         inputs,

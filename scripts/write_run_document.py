@@ -4,6 +4,8 @@ from pathlib import Path
 import pandas as pd
 
 from diffseg.evaluation.breakdown import breakdown_sections
+from diffseg.evaluation.ledger import read_recorded_note
+from diffseg.evaluation.subsets import subsets_section
 from diffseg.reports.documents import run_document, run_facts
 from diffseg.runtime.atomic import write_text
 from diffseg.runtime.logs import redirect_to
@@ -18,6 +20,8 @@ with redirect_to(snakemake.log[0]):
         pd.read_csv(snakemake.input.ged_summary),
         run_facts(params.provenance, params.workflow_dir, jobs),
         provenance_markdown(jobs),
-        breakdown_sections(snakemake.input.size_bins, snakemake.input.mask_coverage),
+        breakdown_sections(snakemake.input.size_bins, snakemake.input.mask_coverage)
+        | subsets_section(Path(snakemake.input.subsets).read_text(encoding="utf-8")),
+        read_recorded_note(snakemake.input.scoring),
     )
     write_text(snakemake.output.document, document)

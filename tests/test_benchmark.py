@@ -60,13 +60,14 @@ def benchmarked(isic_sample, tmp_path_factory):
         "dataset": {"name": "bench", "source": "folder", "size": 32, "dev_fraction": 0.25,
                     "folder": {"images": str(images), "masks": str(masks),
                                "splits": {"csv": str(workdir / "cohort" / "manifest.csv"), "column": "split",
-                                          "train": "train", "test": "val", "keep": ["img_kind"]}}},
+                                          "train": "train", "test": "val", "keep": ["img_kind"],
+                                          "subsets": {"img_kind": {"fullres": "full-resolution originals"}}}}},
         "healthy": {"source": "border_crops"},
         "lesion_views": {"zooms": [2]},
         "train": {"steps": 20, "batch_size": 8, "checkpoint_every": 10},
         "extraction": {"steps": [60, 100, 150], "draws": 1, "shard_size": 8},
         "unet": {"steps": 10, "batch_size": 4, "base_channels": 8, "label_budgets": BUDGETS},
-        "metrics": {"bootstrap": 200},
+        "metrics": {"bootstrap": 200, "ledger": "ledger.csv"},
         "benchmark": {"cross": {"other": cross}, "candidates": CANDIDATES},
     }
     (workdir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))  # candidates in their order
@@ -120,7 +121,7 @@ def test_official_splits_and_a_development_split_that_trains_nothing(benchmarked
 
 def test_table1_has_the_budget_rows_and_the_step_chosen_on_the_development_split(chosen):
     table = pd.read_csv(chosen / "evaluation" / "table1.csv")
-    assert list(table["key"]) == ["otsu", "unet", "unet_3", "unet_8", "best_step", "diffseg_mean", "diffseg_crf"]
+    assert list(table["key"]) == ["otsu", "otsu_crf", "unet", "unet_3", "unet_8", "best_step", "diffseg_mean", "diffseg_crf"]
     assert (table["n"] == N_TEST).all()
     assert table.loc[table["key"] == "unet_3", "method"].item() == "Supervised U-Net, 3 masks"
     best = table.set_index("key").loc["best_step"]
@@ -186,6 +187,33 @@ def test_the_document_says_what_was_chosen_on_what(benchmarked, chosen):
     # Size bins and failed masks for the test split and again for the cross-dataset cohort.
     assert document.count("### Dice by lesion size") == 2 and document.count("| Empty masks |") == 2
     assert "resampling whole `lesion_id` groups" in document  # the cross cohort's size bins
+
+
+def test_the_fair_control_is_fused_with_the_tested_candidate_s_own_crf_settings(benchmarked, chosen):
+    """Otsu's mask through the chosen candidate's DenseCRF: a candidate with its own crf settings fuses
+    its own control; one with the configuration's reads the main run's."""
+    own_crf = "crf" in CANDIDATES[chosen.name]
+    assert (chosen / "otsu_crf").is_dir() == own_crf
+    assert (benchmarked / ("candidate/" + chosen.name if own_crf else "") / "otsu_crf" / "shard-0000.h5").exists()
+    table = pd.read_csv(chosen / "evaluation" / "table1.csv").set_index("key")
+    assert table.loc["otsu_crf", "method"] == "Training-free (Otsu) + DenseCRF"
+    assert table.loc["otsu_crf", "dice_mean"] != table.loc["otsu", "dice_mean"]
+
+
+def test_every_test_split_scoring_joins_the_ledger_and_the_document_counts_them(benchmarked, chosen):
+    ledger = pd.read_csv(benchmarked.parent.parent / "ledger.csv")
+    # The chosen candidate's test split and the cross-dataset cohort's: the development scorings are not tests.
+    assert sorted(ledger["split"]) == ["cohort:val", "other:val"]
+    assert set(ledger["run"]) == {f"bench/candidate/{chosen.name}", f"bench/candidate/{chosen.name}/cross/other"}
+    assert (ledger["candidate"] == chosen.name).all() and ledger["diffseg_crf_dice"].between(0, 1).all()
+    document = (benchmarked / "benchmark.md").read_text()
+    assert "The test split `cohort:val` (10 images) had not been scored before this scoring" in document
+    assert "The test split `other:val` (6 test images)" not in document
+    assert "The test split `other:val` (6 images) had not been scored before" in document
+    # The subset of metrics.subsets has its own Table 1 with its own fair-control row.
+    section = document.split("### Table 1 on subsets of the test images")[1]
+    assert section.lstrip().startswith("#### full-resolution originals (`img_kind` = fullres, 5 images)")
+    assert "| Training-free (Otsu) + DenseCRF | 5 |" in section
 
 
 def test_annotating_with_the_run_folder_uses_its_chosen_settings_as_the_explicit_override_does(

@@ -9,7 +9,7 @@ from scipy import ndimage
 from diffseg.data.images import label_at_original_size
 from diffseg.data.maps import read_maps, write_maps
 from diffseg.evaluation.metrics import segmentation_scores
-from diffseg.method.crf import CRFParams, crf_fuse, crf_rounds, crf_shard
+from diffseg.method.crf import CRFParams, crf_fuse, crf_rounds, crf_shard, seeded_crf_shard
 from diffseg.runtime.errors import BadInputError, ConfigError
 
 
@@ -164,3 +164,20 @@ def test_crf_shard_refuses_masks_of_other_images(tmp_path):
     write_maps(tmp_path / "other.h5", [11, 10], ["b", "a"], masks=masks.astype(np.uint8))
     with pytest.raises(BadInputError, match="other images"):
         crf_shard(store, tmp_path / "other.h5", regions_path, tmp_path / "fused.h5", rounds=2, subset=2)
+
+
+def test_seeded_crf_shard_gives_another_method_s_mask_the_same_fusion(tmp_path):
+    """The fair control: Otsu's 0/1 mask through the same DenseCRF, colour model included."""
+    store, masks, _, _ = crf_shard_inputs(tmp_path)
+    otsu = masks[:, 0].astype(np.uint8)  # one binary mask per image, as segment_otsu writes it
+    write_maps(tmp_path / "otsu.h5", [10, 11], ["a", "b"], probability=otsu)
+    params = CRFParams(iterations=3, colour_weight=0.5)
+    seeded_crf_shard(store, tmp_path / "otsu.h5", "probability", tmp_path / "control.h5", params)
+    fused = read_maps(tmp_path / "control.h5", "labels", "posterior")
+    assert list(fused["ids"]) == ["a", "b"] and list(fused["index"]) == [10, 11]
+    for j, image in enumerate(store.images):
+        labels, posterior = crf_fuse(image, otsu[j].astype(np.float32), params)
+        assert np.array_equal(fused["labels"][j], labels)
+        assert np.array_equal(fused["posterior"][j], posterior.astype(np.float16))
+    # The fusion moves the seed's border (else the control would be Otsu's row again).
+    assert not np.array_equal(fused["labels"][0], otsu[0])

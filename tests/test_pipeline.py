@@ -19,7 +19,7 @@ pytestmark = pytest.mark.pipeline
 
 def test_table1_has_every_method_with_sound_scores(finished_run):
     table = pd.read_csv(finished_run / "evaluation" / "table1.csv")
-    assert list(table["key"]) == ["otsu", "unet", "best_step", "diffseg_mean", "diffseg_crf"]
+    assert list(table["key"]) == ["otsu", "otsu_crf", "unet", "best_step", "diffseg_mean", "diffseg_crf"]
     test_images = pd.read_csv(finished_run / "prepared" / "manifest.csv").query("split == 'test' and label == 1")
     assert (table["n"] == len(test_images)).all()
     for metric in ("dice", "iou", "precision", "recall"):
@@ -31,7 +31,7 @@ def test_table1_has_every_method_with_sound_scores(finished_run):
 
 def test_every_test_image_is_scored_once_per_method(finished_run):
     scores = pd.read_csv(finished_run / "evaluation" / "scores.csv")
-    methods = {"step_060", "step_100", "step_150", "diffseg_mean", "diffseg_crf", "unet", "otsu"}
+    methods = {"step_060", "step_100", "step_150", "diffseg_mean", "diffseg_crf", "unet", "otsu", "otsu_crf"}
     assert set(scores["method"]) == methods
     counts = scores.groupby("method")["id"].nunique()
     assert counts.nunique() == 1 and counts.iloc[0] == scores["id"].nunique()

@@ -97,3 +97,29 @@ def test_only_lesion_images_with_masks_are_drawn_and_the_held_out_cohort_is_scor
     assert sorted(held_out["id"]) == sorted(carved.loc[carved["split"] == DEV_SPLIT, "id"])
     with pytest.raises(ConfigError, match="no lesion image"):
         held_out_cohort(cohort, DEV_SPLIT)
+
+
+def _kinds_cohort(train_full: int, train_thumb: int, test_full: int, test_thumb: int) -> pd.DataFrame:
+    """ISIC 2017's shape in miniature: a training split mostly thumbnails, a test split mostly full."""
+    kinds = ["full"] * train_full + ["thumb"] * train_thumb + ["full"] * test_full + ["thumb"] * test_thumb
+    cohort = _cohort([f"i{n:04d}" for n in range(len(kinds))])
+    split = ["train"] * (train_full + train_thumb) + ["test"] * (test_full + test_thumb)
+    return cohort.assign(kind=kinds, split=split)
+
+
+def test_a_stratified_development_split_holds_the_test_split_s_mix():
+    cohort = _kinds_cohort(456, 1544, 98, 52)  # ISIC 2017: train 23 % full-resolution, val 65 %
+    plain = carve_dev_split(cohort, 0.1, seed=0, group=None)
+    stratified = carve_dev_split(cohort, 0.1, seed=0, group=None, stratify="kind")
+    share = lambda frame: (frame.loc[frame["split"] == DEV_SPLIT, "kind"] == "full").mean()  # noqa: E731
+    assert share(plain) < 0.35 and abs(share(stratified) - 98 / 150) < 0.08
+    assert abs((stratified["split"] == DEV_SPLIT).sum() - 200) < 30  # about the same size
+    # Test images stay; a stratum the test split lacks gives nothing.
+    assert stratified.loc[stratified.index >= 2000, "split"].eq("test").all()
+    no_thumbs = carve_dev_split(_kinds_cohort(100, 100, 20, 0), 0.2, seed=0, group=None, stratify="kind")
+    assert set(no_thumbs.loc[no_thumbs["split"] == DEV_SPLIT, "kind"]) == {"full"}
+
+
+def test_a_stratify_column_the_cohort_lacks_is_named():
+    with pytest.raises(ConfigError, match="'img_kind'.*add it to dataset.folder.splits.keep"):
+        carve_dev_split(_kinds_cohort(10, 10, 5, 5), 0.2, seed=0, group=None, stratify="img_kind")

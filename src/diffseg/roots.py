@@ -43,6 +43,8 @@ STAGE_SETTINGS: dict[str, tuple[str, ...]] = {
     "unet_model": (*_PREPARE, "unet"),
     "unet": (*_PREPARE, "unet", "extraction.shard_size"),
     "otsu": (*_PREPARE, "otsu", "extraction.shard_size"),
+    # The fair control: Otsu's masks fused by the root's DenseCRF.
+    "otsu_crf": (*_PREPARE, "otsu", "crf", "extraction.shard_size"),
 }
 # What a held-out root (development, cross-dataset) takes from the main run: its trained models.
 TRAINED_STAGES = ("model", "unet_model")
@@ -328,10 +330,14 @@ class ResultsRoots:
             "scores": f"{test}/evaluation/scores.csv",
             "size_bins_md": f"{test}/evaluation/size_bins.md",
             "mask_coverage_md": f"{test}/evaluation/mask_coverage.md",
+            "subsets_md": f"{test}/evaluation/subsets.md",
+            "scoring": f"{test}/evaluation/ledger_entry.yaml",
             "cross_tables": [f"{path}/evaluation/table1.md" for path in cross],
             "cross_scores": [f"{path}/evaluation/scores.csv" for path in cross],
             "cross_size_bins": [f"{path}/evaluation/size_bins.md" for path in cross],
             "cross_mask_coverage": [f"{path}/evaluation/mask_coverage.md" for path in cross],
+            "cross_subsets": [f"{path}/evaluation/subsets.md" for path in cross],
+            "cross_scoring": [f"{path}/evaluation/ledger_entry.yaml" for path in cross],
         }
         if development:
             inputs["dev_scores"] = f"results/{development}/evaluation/scores.csv"

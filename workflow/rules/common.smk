@@ -102,6 +102,21 @@ def cohort_input(wildcards):
     }
 
 
+@depends_on("dataset.folder.splits")
+def cohort_splits(wildcards):
+    """The splits section prepare reads: all of it but the subsets, which only the tables read (a new
+    subset re-tabulates the scores; it does not prepare the cohort again)."""
+    splits = ROOTS.setting(root_of(wildcards), ["dataset", "folder", "splits"])
+    return {key: value for key, value in splits.items() if key != "subsets"}
+
+
+@depends_on()
+def root_name(wildcards):
+    """The job's results root as {path, candidate}: which run a ledger row records."""
+    root = root_of(wildcards)
+    return {"path": str(root), "candidate": root.candidate}
+
+
 @depends_on("validation.folds", "validation.seed")
 def fold_of_root(wildcards):
     """The fold a cross-validation root tests on ({index, folds, seed}); None for the main run."""

@@ -71,8 +71,9 @@ checkpoint prepare:
         min_side=setting("dataset", "min_side"),
         masks=setting("dataset", "folder", "masks"),
         labels=setting("dataset", "folder", "labels"),
-        splits=setting("dataset", "folder", "splits"),
+        splits=cohort_splits,
         dev_fraction=setting("dataset", "dev_fraction"),
+        dev_stratify=setting("dataset", "dev_stratify"),
         # The development root keeps only the development images, as its test split.
         held_out=held_out_split,
     script:

@@ -1,4 +1,4 @@
-# Baselines (training-free Otsu, supervised U-Net), metrics at original resolution, Table 1.
+# Baselines (training-free Otsu, alone and fused by DenseCRF; supervised U-Net), metrics at original resolution, Table 1.
 
 # Table 1 and its breakdowns by lesion size and mask coverage: tabulate_scores writes them,
 # draw_table1 draws them.
@@ -9,6 +9,8 @@ TABLE1_FILES = {
     "size_bins_markdown": "results/{root}/evaluation/size_bins.md",
     "mask_coverage": "results/{root}/evaluation/mask_coverage.csv",
     "mask_coverage_markdown": "results/{root}/evaluation/mask_coverage.md",
+    # Table 1 and the size bins again on each subset of metrics.subsets (empty without any).
+    "subsets": "results/{root}/evaluation/subsets.md",
 }
 
 
@@ -29,6 +31,27 @@ rule segment_otsu:
         otsu=setting("otsu"),
     script:
         "../../scripts/segment_otsu.py"
+
+
+# The fair training-free control: Otsu's mask as the seed of the same DenseCRF that fuses DiffSeg's
+# vote (colour model, kernels, iterations: this root's crf settings, so a candidate's root fuses with
+# the candidate's). What DiffSeg + DenseCRF gains over this row is the diffusion maps', not DenseCRF's.
+rule fuse_otsu_crf:
+    input:
+        store=prepared("store.h5"),
+        otsu=from_stage("otsu", "results/{root}/otsu/shard-{shard}.h5"),
+    output:
+        fused="results/{root}/otsu_crf/shard-{shard}.h5",
+    log:
+        "logs/{root}/otsu_crf/shard-{shard}.log",
+    benchmark:
+        "logs/{root}/otsu_crf/shard-{shard}.tsv"
+    conda:
+        "../../envs/crf.yaml"
+    params:
+        crf=setting("crf"),
+    script:
+        "../../scripts/fuse_otsu_crf.py"
 
 
 rule train_unet:
@@ -110,6 +133,7 @@ rule score_images:
         fused="results/{root}/crf/shard-{shard}.h5",
         unet=from_stage("unet", "results/{root}/unet/shard-{shard}.h5"),
         otsu=from_stage("otsu", "results/{root}/otsu/shard-{shard}.h5"),
+        otsu_crf=from_stage("otsu_crf", "results/{root}/otsu_crf/shard-{shard}.h5"),
         unet_budgets=unet_budget_shards,
         # The columns of the cohort's CSV kept beside each image's scores (dataset.folder.splits.keep).
         manifest=prepared("manifest.csv"),
@@ -148,9 +172,29 @@ rule tabulate_scores:
         "../../envs/core.yaml"
     params:
         metrics=setting("metrics"),
+        subsets=setting("dataset", "folder", "splits", "subsets"),
         group=setting("dataset", "folder", "splits", "group"),
     script:
         "../../scripts/tabulate_scores.py"
+
+
+# Each scoring of a test split joins the committed ledger (metrics.ledger; diffseg.evaluation.ledger),
+# and the documents say how many times their split had been scored before. A rerun is one more scoring.
+rule record_scoring:
+    input:
+        table="results/{root}/evaluation/table1.csv",
+    output:
+        entry="results/{root}/evaluation/ledger_entry.yaml",
+    log:
+        "logs/{root}/evaluation/ledger.log",
+    conda:
+        "../../envs/core.yaml"
+    params:
+        ledger=setting("metrics", "ledger"),
+        dataset=setting("dataset"),
+        root=root_name,
+    script:
+        "../../scripts/record_scoring.py"
 
 
 # The configuration the run was made with (defaults filled in), which annotation reads back to segment
@@ -178,6 +222,8 @@ rule write_run_document:
         table1=f"results/{DATASET}/evaluation/table1.md",
         size_bins=f"results/{DATASET}/evaluation/size_bins.md",
         mask_coverage=f"results/{DATASET}/evaluation/mask_coverage.md",
+        subsets=f"results/{DATASET}/evaluation/subsets.md",
+        scoring=f"results/{DATASET}/evaluation/ledger_entry.yaml",
         ged_summary=f"results/{DATASET}/uncertainty/ged_summary.csv",
     output:
         document=f"results/{DATASET}/run.md",

@@ -84,14 +84,22 @@ def official_splits(
     return cohort
 
 
-def carve_dev_split(cohort: pd.DataFrame, dev_fraction: float, seed: int, group: str | None) -> pd.DataFrame:
+def carve_dev_split(
+    cohort: pd.DataFrame, dev_fraction: float, seed: int, group: str | None, stratify: str | None = None
+) -> pd.DataFrame:
     """A copy of `cohort` in which about `dev_fraction` of the training groups (images by `group`,
     else each image alone) form the development split `dev`.
 
     Groups with at least one training lesion image with a mask can be drawn (development images are
     scored); a drawn group moves whole. Rule, as the hash split of `diffseg.data.cohort.assign_splits`:
-    a group is drawn when `split_hash(seed, "dev:" + group) < dev_fraction`, so adding images never
-    moves others; only so that both sides are usable, at least one group is drawn and one left.
+    a group is drawn when `split_hash(seed, "dev:" + group) < its stratum's fraction`, so adding images
+    never moves others; only so that both sides are usable, at least one group is drawn and one left.
+
+    Without `stratify` every group's fraction is `dev_fraction`. With a column `stratify` (such as
+    ISIC 2017's `img_kind`), the development split holds the column's values in the shares the test
+    split's scorable images hold them, so that settings are chosen on images like those they are
+    tested on: a value's fraction is its test share × `dev_fraction` × the candidates / its candidates
+    (at most 0.9, so a value keeps training images), and 0 for a value the test split lacks.
     """
     if not 0 <= dev_fraction < 1:
         raise ConfigError(f"dataset.dev_fraction must be in [0, 1), got {dev_fraction}")
@@ -100,22 +108,54 @@ def carve_dev_split(cohort: pd.DataFrame, dev_fraction: float, seed: int, group:
         return cohort
     groups = (cohort[group] if group else cohort["id"]).astype(str)
     training = cohort["split"].eq("train")
-    scorable = training & cohort["label"].eq(1) & cohort["mask_path"].fillna("").astype(str).ne("")
-    candidates = sorted(set(groups[scorable]))
+    scorable = cohort["label"].eq(1) & cohort["mask_path"].fillna("").astype(str).ne("")
+    candidates = sorted(set(groups[training & scorable]))
     if len(candidates) < 2:
         raise ConfigError(
             f"dataset.dev_fraction: {len(candidates)} training group(s) with masks, too few to carve a development split"
         )
     hashes = np.array([split_hash(seed, f"dev:{name}") for name in candidates])
-    drawn = hashes < dev_fraction
+    fractions = np.full(len(candidates), dev_fraction)
+    if stratify:
+        fractions = _stratum_fractions(cohort, groups, candidates, training, scorable, dev_fraction, stratify)
+    drawn = hashes < fractions
     if not drawn.any():
-        drawn[np.argmin(hashes)] = True
+        drawn[np.argmin(hashes / np.maximum(fractions, 1e-12))] = True
     if drawn.all():
         drawn[np.argmax(hashes)] = False
     dev = training & groups.isin(np.asarray(candidates)[drawn])
     cohort.loc[dev, "split"] = DEV_SPLIT
     log.info("development split: %d images of %d groups (of %d training images)", dev.sum(), drawn.sum(), training.sum())
+    if stratify:
+        log.info("development split by %s: %s; test split: %s", stratify,
+                 cohort.loc[dev, stratify].value_counts().to_dict(),
+                 cohort.loc[cohort["split"].eq("test") & scorable, stratify].value_counts().to_dict())
     return cohort
+
+
+# A stratum gives at most this share of its training groups to the development split.
+MAX_STRATUM_FRACTION = 0.9
+
+
+def _stratum_fractions(cohort, groups, candidates, training, scorable, dev_fraction, stratify) -> np.ndarray:
+    """Each candidate group's drawing fraction under `carve_dev_split`'s stratified rule."""
+    if stratify not in cohort:
+        raise ConfigError(
+            f"dataset.dev_stratify names the column {stratify!r}, which the cohort lacks: add it to "
+            "dataset.folder.splits.keep"
+        )
+    test = cohort["split"].eq("test") & scorable
+    if not test.any():
+        raise ConfigError("dataset.dev_stratify: the test split has no scorable image whose mix to follow")
+    test_share = cohort.loc[test, stratify].astype(str).value_counts(normalize=True)
+    # A group's stratum: its first training image's value (a lesion's images share their kind).
+    stratum = cohort[training].assign(_group=groups[training]).groupby("_group")[stratify].first().astype(str)
+    strata = stratum.loc[candidates]
+    counts = strata.value_counts()
+    wanted = dev_fraction * len(candidates)
+    per_stratum = {value: min(MAX_STRATUM_FRACTION, test_share.get(value, 0.0) * wanted / count)
+                   for value, count in counts.items()}
+    return strata.map(per_stratum).to_numpy(dtype=float)
 
 
 def held_out_cohort(cohort: pd.DataFrame, split: str) -> pd.DataFrame:

@@ -1,7 +1,9 @@
 """Table 1: every method side by side on the same test images, with confidence intervals.
 
-Rows follow the paper's comparison, plus the training-free baseline a reviewer asks for first:
-training-free (Otsu), supervised U-Net, DiffSeg best single step, DiffSeg mean-mask vote and
+Rows follow the paper's comparison, plus the training-free baselines a reviewer asks for first:
+training-free (Otsu), and its fair control, Otsu's mask fused by the same DenseCRF (colour model,
+kernels) as DiffSeg's vote, so that every post-processing step DiffSeg gets the baseline gets too;
+supervised U-Net, DiffSeg best single step, DiffSeg mean-mask vote and
 DiffSeg + DenseCRF; with a label-efficiency curve, the U-Nets trained on a few masks (`unet_<N>`,
 diffseg.evaluation.label_efficiency) after the U-Net on all of them. The best single step is the step with the
 highest mean Dice on the development split when there is one (diffseg.data.splits); without one, *on the
@@ -25,8 +27,12 @@ from diffseg.evaluation.statistics import bootstrap_ci, holm, paired_wilcoxon, s
 METRICS = ("dice", "iou", "precision", "recall", "specificity", "accuracy", "thresholded_jaccard")
 SHOWN = ("dice", "iou", "precision", "recall", "thresholded_jaccard")  # the Markdown table's columns
 REFERENCE = "diffseg_crf"
+# The rows that need neither training nor labels; "beats the training-free baseline" means beats the
+# best of them.
+TRAINING_FREE = ("otsu", "otsu_crf")
 LABELS = {
     "otsu": "Training-free (Otsu)",
+    "otsu_crf": "Training-free (Otsu) + DenseCRF",
     "unet": "Supervised U-Net",
     "best_step": "DiffSeg best single step",
     "diffseg_mean": "DiffSeg mean-mask vote",

@@ -150,27 +150,44 @@ def crf_shard(
     """
     params = params or CRFParams()
     regions = read_maps(regions_path, "mean")
-    if rounds:
-        masks = read_maps(masks_path, "masks")
-        if not np.array_equal(masks["index"], regions["index"]):
-            raise BadInputError(
-                masks_path, f"holds other images than {regions_path}; delete both to regenerate"
-            )
+    if not rounds:
+        _fuse_shard(store, regions, "mean", fused_path, lambda j, image, vote: crf_fuse(image, vote, params))
+        return
+    masks = read_maps(masks_path, "masks")
+    if not np.array_equal(masks["index"], regions["index"]):
+        raise BadInputError(masks_path, f"holds other images than {regions_path}; delete both to regenerate")
     rng = np.random.default_rng(seed)
+
+    def fuse_rounds(j, image, vote):
+        return crf_rounds(image, masks["masks"][j].astype(bool), rounds, subset, rng, params)
+
+    _fuse_shard(store, regions, "mean", fused_path, fuse_rounds)
+
+
+def seeded_crf_shard(
+    store, seed_path: str | os.PathLike, seed_map: str, fused_path: str | os.PathLike, params: CRFParams
+) -> None:
+    """DenseCRF fusion of every image of a shard seeded by another method's map (`seed_map` of the maps
+    file `seed_path`, e.g. Otsu's mask as `probability`) instead of the diffusion vote: the same unary
+    (colour model included), kernels and inference. This makes the fair training-free control, which
+    gets every post-processing step DiffSeg gets. Writes what `crf_shard` writes."""
+    seeds = read_maps(seed_path, seed_map)
+    _fuse_shard(store, seeds, seed_map, fused_path, lambda j, image, seed: crf_fuse(image, seed, params))
+
+
+def _fuse_shard(store, seeds: dict, seed_map: str, fused_path, fuse) -> None:
+    """`fuse(j, image, seed)` → (labels, posterior) for the j-th image of `seeds` (maps of one shard),
+    written to `fused_path` as `labels (n, H, W) uint8` and `posterior (n, H, W) float16`."""
     labels, posteriors = [], []
-    for j, position in enumerate(progress(regions["index"], desc="DenseCRF")):
-        image = store.image(position)
-        if rounds:
-            label, posterior = crf_rounds(image, masks["masks"][j].astype(bool), rounds, subset, rng, params)
-        else:
-            label, posterior = crf_fuse(image, regions["mean"][j].astype(np.float32), params)
+    for j, position in enumerate(progress(seeds["index"], desc="DenseCRF")):
+        label, posterior = fuse(j, store.image(position), seeds[seed_map][j].astype(np.float32))
         labels.append(label)
         posteriors.append(posterior)
-    shape = regions["mean"].shape  # also the shape of an empty shard's maps
+    shape = seeds[seed_map].shape  # also the shape of an empty shard's maps
     write_maps(
         fused_path,
-        regions["index"],
-        regions["ids"],
+        seeds["index"],
+        seeds["ids"],
         labels=np.asarray(labels, dtype=np.uint8).reshape(shape),
         posterior=np.asarray(posteriors, dtype=np.float16).reshape(shape),
     )

@@ -178,6 +178,7 @@ class CrossDataset:
     # diffseg.evaluation.breakdown.breakdown_sections).
     sections: dict[str, str] | None = None
     group: str | None = None  # the cohort's column of images that are not independent (lesion_id)
+    scoring_note: str = ""  # how many times the cohort's test split had been scored before (ledger)
 
 
 def cross_dataset_section(
@@ -190,6 +191,7 @@ def cross_dataset_section(
         f"The DDPM and the U-Nets trained on {name}'s training split segment the test split of "
         f"{cross.cohort} without retraining; the best single step is the one chosen on {chosen_on}.",
         "",
+        *([cross.scoring_note, ""] if cross.scoring_note else []),
         cross.table1_md.rstrip(),
         "",
         *subgroup_tables(cross.per_image, cross.split_by, n_resamples, seed, dev_scores, cross.group),
@@ -259,7 +261,8 @@ class BenchmarkInputs:
     - `sections`: the test split's Dice by lesion size and failed masks
       (diffseg.evaluation.breakdown.breakdown_sections);
     - `costs_md`: the wall time, CPU time and memory of each stage (diffseg.reports.job_costs);
-    - `ddpm_images`: the protocol's line on the DDPM's training images (`ddpm_images_line`).
+    - `ddpm_images`: the protocol's line on the DDPM's training images (`ddpm_images_line`);
+    - `scoring_note`: how many times the test split had been scored before (diffseg.evaluation.ledger).
     """
 
     run: dict
@@ -280,6 +283,7 @@ class BenchmarkInputs:
     sections: dict[str, str] | None = None
     costs_md: str = ""
     ddpm_images: str = ""
+    scoring_note: str = ""
 
 
 def benchmark_document(inputs: BenchmarkInputs, *, dev_fraction: float, n_resamples: int, seed: int) -> str:
@@ -296,6 +300,7 @@ def benchmark_document(inputs: BenchmarkInputs, *, dev_fraction: float, n_resamp
         *selection_section(inputs.dev_per_step, inputs.table, inputs.selection),
         f"## Table 1: the test split ({counts['test']} images)",
         "",
+        *([inputs.scoring_note, ""] if inputs.scoring_note else []),
         inputs.table1_md.rstrip(),
         "",
         *subgroup_tables(inputs.per_image, inputs.split_by, n_resamples, seed, dev_scores, inputs.group),

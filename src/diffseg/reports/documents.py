@@ -112,17 +112,24 @@ def format_duration(span: datetime.timedelta | None) -> str:
 
 
 def run_document(
-    table1_md: str, ged_summary: pd.DataFrame, run: dict, stages_md: str, sections: dict[str, str] | None = None
+    table1_md: str,
+    ged_summary: pd.DataFrame,
+    run: dict,
+    stages_md: str,
+    sections: dict[str, str] | None = None,
+    scoring_note: str = "",
 ) -> str:
     """The document of one run (docs/default_run.md for the embedded default): how it was made, its
-    Table 1, `sections` (heading → Markdown, e.g. `diffseg.evaluation.breakdown.breakdown_sections`), the GED
-    summary and the code that computed each stage."""
+    Table 1 (after `scoring_note`, the test split's history in the ledger, when given), `sections`
+    (heading → Markdown, e.g. `diffseg.evaluation.breakdown.breakdown_sections`), the GED summary and
+    the code that computed each stage."""
     ged_rows = [f"| {row.measure} | {row.n} | {row.mean:.3f} [{row.ci_low:.3f}, {row.ci_high:.3f}] |"
                 for row in ged_summary.itertuples()]
     parts = [
         *document_header(f"Run {run['name']}", run),
         "## Table 1",
         "",
+        *([scoring_note, ""] if scoring_note else []),
         table1_md.rstrip(),
         "",
         *markdown_sections(sections),

@@ -45,7 +45,7 @@ def pooled_scores(fold_scores: dict[int, pd.DataFrame]) -> pd.DataFrame:
 def per_fold_dice(pooled: pd.DataFrame) -> pd.DataFrame:
     """Mean Dice of every method in every fold (rows: folds; columns: methods), plus the test-set size."""
     table = pooled.pivot_table(index="fold", columns="method", values="dice", aggfunc="mean")
-    shown = [key for key in ("otsu", "unet", "diffseg_mean", "diffseg_crf") if key in table.columns]
+    shown = [key for key in ("otsu", "otsu_crf", "unet", "diffseg_mean", "diffseg_crf") if key in table.columns]
     table = table[shown]
     table.insert(0, "n", pooled[pooled["method"] == REFERENCE].groupby("fold")["id"].nunique())
     return table.reset_index()
@@ -162,7 +162,7 @@ def _masks_cell(row: pd.Series) -> str:
 
 
 def per_fold_markdown(per_fold: pd.DataFrame) -> str:
-    labels = {"otsu": "Otsu", "unet": "U-Net", "diffseg_mean": "DiffSeg vote", "diffseg_crf": "DiffSeg + CRF"}
+    labels = {"otsu": "Otsu", "otsu_crf": "Otsu + CRF", "unet": "U-Net", "diffseg_mean": "DiffSeg vote", "diffseg_crf": "DiffSeg + CRF"}
     columns = [c for c in per_fold.columns if c in labels]
     header = ["Fold", "Test images", *(labels[c] for c in columns)]
     rows = [[str(int(row["fold"])), str(int(row["n"])), *(f"{row[c]:.3f}" for c in columns)]
