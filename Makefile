@@ -67,8 +67,8 @@ figures: $(BIN)/.installed
 report: $(BIN)/.installed
 	$(BIN)/snakemake --report results/report.html $(SNAKEMAKE_ARGS)
 
-## docs: after `make run` (and `snakemake ablate` on the ISIC sample), copy the documents the runs
-# wrote into docs/ and regenerate the README's "What to expect" from
+## docs: after `make run` (and `snakemake ablate` on the ISIC sample, and the train_folder.yaml run),
+# copy the documents the runs wrote into docs/ and regenerate the README's "What to expect" from
 # them (tests/test_docs.py checks that the README and docs/ agree). After the two benchmark runs
 # (config/README.md, `benchmark`), their documents, figures and chosen settings become
 # docs/benchmark.md and docs/benchmark/<run>/ (tests/test_defaults.py reads the ISIC choice there).
@@ -78,8 +78,9 @@ docs: $(BIN)/.installed
 	mkdir -p docs/figures && cp results/synthetic/figures/overview.png docs/figures/overview.png
 	for run in benchmark_isic2017 benchmark_ham10000; do if [ -f results/$$run/selection/chosen.yaml ]; then mkdir -p docs/benchmark/$$run && cp results/$$run/selection/chosen.yaml docs/benchmark/$$run/chosen.yaml; fi; done
 	if [ -f results/isic2017/validate/ablation.md ]; then cp results/isic2017/validate/ablation.md docs/validation.md; fi
+	if [ -f results/dermoscopy/run.md ]; then cp results/dermoscopy/run.md docs/dermoscopy_run.md; fi
 	if [ -f results/benchmark_isic2017/benchmark.md ] && [ -f results/benchmark_ham10000/benchmark.md ]; then $(BIN)/python -m diffseg.reports.benchmark_docs docs/benchmark.md results/benchmark_isic2017 results/benchmark_ham10000; fi
-	$(BIN)/python -m diffseg.reports.expectations README.md docs/default_run.md docs/validation.md $(wildcard docs/benchmark.md)
+	$(BIN)/python -m diffseg.reports.expectations README.md docs/default_run.md docs/validation.md $(wildcard docs/benchmark.md) $$([ -f docs/dermoscopy_run.md ] && echo --run docs/dermoscopy_run.md)
 
 ## test: lint, unit tests and the end-to-end pipeline test.
 test: $(BIN)/.installed-dev $(BIN)/.browser $(BIN)/.slurm

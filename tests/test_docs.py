@@ -19,6 +19,13 @@ VALIDATION = REPO / "docs" / "validation.md"
 BENCHMARK = REPO / "docs" / "benchmark.md"
 
 
+DERMOSCOPY_RUN = REPO / "docs" / "dermoscopy_run.md"
+
+
+def _runs() -> dict[str, str]:
+    return {"docs/dermoscopy_run.md": DERMOSCOPY_RUN.read_text(encoding="utf-8")} if DERMOSCOPY_RUN.exists() else {}
+
+
 def _benchmark() -> str | None:
     return BENCHMARK.read_text(encoding="utf-8") if BENCHMARK.exists() else None
 
@@ -26,7 +33,7 @@ def _benchmark() -> str | None:
 def test_readme_expectations_are_generated_from_the_run_documents():
     readme = README.read_text(encoding="utf-8")
     expected = replace_section(readme, render(DEFAULT_RUN.read_text(encoding="utf-8"),
-                                              VALIDATION.read_text(encoding="utf-8"), _benchmark()))
+                                              VALIDATION.read_text(encoding="utf-8"), _benchmark(), _runs()))
     assert readme == expected, "README's 'What to expect' differs from docs/: run `make docs`"
 
 
@@ -35,6 +42,9 @@ def test_the_expectations_check_fails_when_a_document_changes(tmp_path):
     for path in paths:
         (tmp_path / path.name).write_text(path.read_text(encoding="utf-8"), encoding="utf-8")
     files = [str(tmp_path / path.name) for path in paths]
+    if DERMOSCOPY_RUN.exists():
+        (tmp_path / DERMOSCOPY_RUN.name).write_text(DERMOSCOPY_RUN.read_text(encoding="utf-8"), encoding="utf-8")
+        files += ["--run", str(tmp_path / DERMOSCOPY_RUN.name)]
     assert expectations_main([*files, "--check"]) == 0
     validation = (tmp_path / "validation.md").read_text(encoding="utf-8")
     otsu = re.search(r"^\| Training-free \(Otsu\) \| \d+ \| (\d\.\d{3})", validation, re.MULTILINE)
@@ -189,3 +199,16 @@ def test_readme_benchmark_table_comes_from_the_benchmark_page():
     assert ("does **not** beat the best training-free row, Training-free (Otsu) + DenseCRF (-0.150 Dice, "
             "p = 3e-06) and is") in verdict(columns[2])
     assert "predates" not in verdict(columns[2])
+
+
+def test_a_real_data_run_gives_a_column_for_its_test_split_and_each_subset():
+    from diffseg.reports.expectations import CONTROL, run_columns, verdict
+
+    if not DERMOSCOPY_RUN.exists():
+        pytest.skip("docs/dermoscopy_run.md is written by make docs after the train_folder.yaml run")
+    columns = run_columns(DERMOSCOPY_RUN.read_text(encoding="utf-8"), "docs/dermoscopy_run.md")
+    assert [column.images for column in columns] == ["150", "52", "98"]
+    assert columns[1].title == "dermoscopy run, isic2017:val, never used for any choice"
+    assert all(CONTROL in column.rows for column in columns)  # every table has the fair control
+    assert columns[0].source.startswith("`docs/dermoscopy_run.md`, `")
+    assert all(verdict(column).startswith(f"- **{column.title}**: DiffSeg + DenseCRF ") for column in columns)

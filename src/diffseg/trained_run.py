@@ -32,7 +32,7 @@ METHOD_SECTIONS = ("model", "semantics", "extraction", "difference", "threshold"
 TRAIN_HINT = (
     "train one: `make run` (the embedded synthetic cohort, a demonstration only: about 6 min on 2 CPU "
     "cores), or on real dermoscopy `make run SNAKEMAKE_ARGS=\"--configfile config/train_folder.yaml\"` "
-    "(ISIC 2017's 2 000 training images, or your folders: see config/README.md; 27 min on 2 cores), "
+    "(ISIC 2017's 2 000 training images, or your folders: see config/README.md; 15 min on 2 cores), "
     "then `make annotate COHORT=… MODEL=results/<run>`"
 )
 

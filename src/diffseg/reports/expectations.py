@@ -6,7 +6,8 @@ the benchmark runs exist, `docs/benchmark.md` (official splits), so it cannot go
 rewrites the section between its markers, and `tests/test_docs.py` fails when the README and the
 documents disagree.
 
-    python -m diffseg.reports.expectations README.md docs/default_run.md docs/validation.md [docs/benchmark.md] [--check]
+    python -m diffseg.reports.expectations README.md docs/default_run.md docs/validation.md [docs/benchmark.md]
+        [--run docs/dermoscopy_run.md] [--check]
 """
 
 from __future__ import annotations
@@ -46,23 +47,25 @@ class Estimate:
         return f"{self.mean:.3f} [{self.low:.3f}, {self.high:.3f}]"
 
 
-def section_table(document: str, heading: str) -> list[dict[str, str]]:
-    """The rows (header → cell) of the first Markdown table under `## <heading>` (heading prefix).
-    A header repeated (the ablation table's `p` after each ΔDice) is suffixed with its position."""
+def section_table(document: str, heading: str, level: int = 2) -> list[dict[str, str]]:
+    """The rows (header → cell) of the first Markdown table under `## <heading>` (heading prefix; `level`
+    hashes), before the next heading. A header repeated (the ablation table's `p` after each ΔDice) is
+    suffixed with its position."""
+    marker = "#" * level
     lines = document.splitlines()
-    start = next((i for i, line in enumerate(lines) if line.startswith(f"## {heading}")), None)
+    start = next((i for i, line in enumerate(lines) if line.startswith(f"{marker} {heading}")), None)
     if start is None:
-        raise ValueError(f"the document has no section '## {heading}'")
+        raise ValueError(f"the document has no section '{marker} {heading}'")
     table = []
     for line in lines[start + 1:]:
-        if line.startswith("## "):
+        if line.startswith("#"):
             break
         if line.startswith("|"):
             table.append([cell.strip() for cell in line.strip().strip("|").split("|")])
         elif table:
             break
     if len(table) < 3:
-        raise ValueError(f"the section '## {heading}' holds no table")
+        raise ValueError(f"the section '{marker} {heading}' holds no table")
     header = [name if table[0].count(name) == 1 else f"{name} {i}" for i, name in enumerate(table[0])]
     return [dict(zip(header, row, strict=False)) for row in table[2:]]
 
@@ -88,11 +91,11 @@ class MethodRow:
     p_holm: float
 
 
-def table1_rows(document: str, heading: str) -> dict[str, MethodRow]:
+def table1_rows(document: str, heading: str, level: int = 2) -> dict[str, MethodRow]:
     """The Table 1 rows of a document, keyed by their label in `ROWS`: the label without the best step's
     `(t = …)`, compared whole, so `Supervised U-Net, 10 masks` is not the U-Net row."""
     rows = {}
-    for row in section_table(document, heading):
+    for row in section_table(document, heading, level):
         key = re.sub(r" \(t = [^)]*\)$", "", row["Method"])
         if key in ROWS:
             rows[key] = MethodRow(row["Method"], row["n"], estimate(row["Dice"]),
@@ -100,7 +103,7 @@ def table1_rows(document: str, heading: str) -> dict[str, MethodRow]:
                                   _number(row.get("p (Holm)", "–")))
     missing = [name for name in ROWS if name not in rows and name not in OPTIONAL_ROWS]
     if missing:
-        raise ValueError(f"Table 1 under '## {heading}' lacks the rows {missing}")
+        raise ValueError(f"Table 1 under '{'#' * level} {heading}' lacks the rows {missing}")
     return rows
 
 
@@ -111,9 +114,11 @@ def correlation(document: str) -> tuple[float, float, int] | None:
     return (float(match.group(1)), float(match.group(2)), int(match.group(3))) if match else None
 
 
-def section_text(document: str, heading: str) -> str:
-    """The text of the `## <heading>` section (heading prefix), up to the next `## ` heading."""
-    match = re.search(rf"^## {re.escape(heading)}.*?(?=^## |\Z)", document, re.MULTILINE | re.DOTALL)
+def section_text(document: str, heading: str, level: int = 2) -> str:
+    """The text of the `## <heading>` section (heading prefix; `level` hashes), up to the next heading
+    of that level or above."""
+    marker = "#" * level
+    match = re.search(rf"^{marker} {re.escape(heading)}.*?(?=^#{{1,{level}}} |\Z)", document, re.MULTILINE | re.DOTALL)
     return match.group(0) if match else ""
 
 
@@ -193,6 +198,28 @@ def benchmark_columns(page: str) -> list[Column]:
     return columns
 
 
+SUBSET_HEADING = re.compile(r"^#### ((.+?) \(`\S+` = \S+, (\d+) images\))$", re.MULTILINE)
+SPLIT_NOTE = re.compile(r"The test split `([^`]+)` \((\d+) images\) had (?:not been scored|been scored (once|\d+ times)) before")
+
+
+def run_columns(document: str, name: str) -> list[Column]:
+    """A real-data run document's test split (`docs/dermoscopy_run.md`, the train_folder.yaml run), then
+    each of its subsets (the images seen during development and those never used for any choice)."""
+    title = re.search(r"^# Run (\S+)", document, re.MULTILINE)
+    split = SPLIT_NOTE.search(document)
+    run = title.group(1) if title else name
+    where = f"{run} run, {split.group(1)}" if split else f"{run} run"
+    source = f"`docs/{Path(name).name}`, {_commit(document)}"  # as committed, wherever it was read
+    rows = table1_rows(document, "Table 1")
+    columns = [Column(f"{where}, all", rows[CRF].n, rows, correlation(section_text(document, "Table 1")),
+                      run_time=_run_time(document), source=source)]
+    for match in SUBSET_HEADING.finditer(document):
+        subset = table1_rows(document, match.group(1), level=4)
+        columns.append(Column(f"{where}, {match.group(2)}", match.group(3), subset,
+                              correlation(section_text(document, match.group(1), level=4)), source=source))
+    return columns
+
+
 def _run_time(document: str) -> str:
     return (header_value(document, "Run time") or "–").split(" (")[0]
 
@@ -252,8 +279,10 @@ def verdict(column: Column) -> str:
             f"p = {_holm_or_raw(best):.2g}) and is {abs(unet.minus_crf):.3f} Dice {unet_side} the U-Net{tail}.")
 
 
-def render(default_run: str, validation: str, benchmark: str | None = None) -> str:
-    """The section's body (between the markers)."""
+def render(default_run: str, validation: str, benchmark: str | None = None,
+           runs: dict[str, str] | None = None) -> str:
+    """The section's body (between the markers); `runs`: other run documents by their path in the
+    repository (docs/dermoscopy_run.md), each a column per test split and subset."""
     default_rows, isic_rows = table1_rows(default_run, "Table 1"), table1_rows(validation, "Table 1")
     folds = (header_value(validation, "Folds") or "?").split(",")[0]
     columns = [
@@ -263,6 +292,7 @@ def render(default_run: str, validation: str, benchmark: str | None = None) -> s
                correlation(validation), run_time=_run_time(validation),
                source=f"`docs/validation.md`, {_commit(validation)}"),
         *(benchmark_columns(benchmark) if benchmark else []),
+        *(column for name, document in (runs or {}).items() for column in run_columns(document, name)),
     ]
     intro = _wrap([
         "Dice, mean [95 % bootstrap CI], each image scored at its original resolution; differences are "
@@ -275,7 +305,11 @@ def render(default_run: str, validation: str, benchmark: str | None = None) -> s
         "two. A document written before the control existed lacks its row (–). "
         "98 of ISIC 2017 val's 150 images are the ISIC 2017 sample, on which settings were tuned before "
         "the benchmark existed, so that test split has been seen."
-    ])
+    ] + ([
+        "A run column (`docs/dermoscopy_run.md`: config/train_folder.yaml, a DDPM on ISIC 2017's training "
+        "split with the default post-training settings, which the ISIC benchmark chose) is also given apart "
+        "for its test split's subsets: the 52 images never used for any choice are the only unseen test."
+    ] if runs else []))
     return "\n".join([*intro, "", *table_lines(columns), "", *(verdict(column) for column in columns)])
 
 
@@ -301,10 +335,14 @@ def replace_section(readme: str, body: str) -> str:
 
 def main(argv: list[str]) -> int:
     check = "--check" in argv
-    readme_path, default_path, validation_path, *benchmark_path = (Path(arg) for arg in argv if arg != "--check")
+    runs = [argv[i + 1] for i, arg in enumerate(argv) if arg == "--run"]
+    positional = [arg for i, arg in enumerate(argv) if arg not in ("--check", "--run") and
+                  (i == 0 or argv[i - 1] != "--run")]
+    readme_path, default_path, validation_path, *benchmark_path = (Path(arg) for arg in positional)
     readme = readme_path.read_text(encoding="utf-8")
     benchmark = benchmark_path[0].read_text(encoding="utf-8") if benchmark_path else None
-    body = render(default_path.read_text(encoding="utf-8"), validation_path.read_text(encoding="utf-8"), benchmark)
+    body = render(default_path.read_text(encoding="utf-8"), validation_path.read_text(encoding="utf-8"), benchmark,
+                  {run: Path(run).read_text(encoding="utf-8") for run in runs})
     updated = replace_section(readme, body)
     if check:
         if updated != readme:
