@@ -32,7 +32,8 @@ def _run_folder(tmp_path, candidates=None, chosen=None):
     config = {"dataset": {"name": "bench"}, "model": {"preset": "tiny", "checkpoint": None},
               "semantics": {"a": "healthy", "b": "lesion"}, "extraction": {"steps": [60, 150], "draws": 2},
               "difference": {"reduce": "abs_mean"}, "threshold": {"method": "otsu", "component": "all"},
-              "crf": {"bilateral_sxy": 80, "colour_weight": 0}, "annotate": {"shard_size": 64},
+              "crf": {"bilateral_sxy": 80, "colour_weight": 0}, "otsu": {"smooth_sigma": 0.03},
+              "annotate": {"shard_size": 64},
               "benchmark": {"candidates": candidates or {}}}
     (folder / "config.yaml").write_text(yaml.safe_dump(config))
     if chosen:

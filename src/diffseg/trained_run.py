@@ -4,7 +4,8 @@
 run folder. Every run writes its configuration beside its results (`results/<run>/config.yaml`, rule
 `record_config`); a benchmark run also writes the candidate its development split chose
 (`selection/chosen.yaml`). Annotating with the run takes the method's sections of that configuration
-(METHOD_SECTIONS: the network, the semantics compared, the steps, threshold and DenseCRF), with the
+(METHOD_SECTIONS: the network, the semantics compared, the steps, threshold, DenseCRF and the Otsu
+settings of its darkness seed), with the
 chosen candidate's override merged in, so a cohort is segmented exactly as the run's test images were,
 with no YAML to copy. Without MODEL the run is the one the current configuration makes.
 """
@@ -26,7 +27,7 @@ CHOSEN = Path("selection") / "chosen.yaml"
 TRAINED_DDPM = Path("model") / "ema"
 # What decides how an image is segmented once the DDPM is trained; the rest of an annotation's
 # configuration (shard size, review flags, bad-image handling) is the annotation's own.
-METHOD_SECTIONS = ("model", "semantics", "extraction", "difference", "threshold", "crf")
+METHOD_SECTIONS = ("model", "semantics", "extraction", "difference", "threshold", "crf", "otsu")
 # The commands that train a model, with their measured wall time on 2 CPU cores (docs/default_run.md;
 # the train_folder run's document, config/README.md).
 TRAIN_HINT = (
@@ -94,9 +95,11 @@ class TrainedRun:
         return self.model
 
     def annotation_config(self, config: Mapping) -> dict:
-        """`config` (the annotation's own) with the method's sections replaced, whole, by this run's."""
+        """`config` (the annotation's own) with the method's sections replaced, whole, by this run's (a
+        section a run recorded before it existed stays the annotation's)."""
         annotation = merged_config(config, {})
-        annotation.update(merged_config({}, {section: self.config[section] for section in METHOD_SECTIONS}))
+        recorded = {section: self.config[section] for section in METHOD_SECTIONS if section in self.config}
+        annotation.update(merged_config({}, recorded))
         return annotation
 
     def describe(self) -> str:

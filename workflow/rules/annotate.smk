@@ -98,6 +98,7 @@ use rule fuse_crf as annotate_crf with:
         "logs/annotate/{cohort}/crf/shard-{shard}.tsv"
     params:
         crf=annotation_setting("crf"),
+        otsu=annotation_setting("otsu"),
 
 
 rule annotate_shard:

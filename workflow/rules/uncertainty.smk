@@ -70,5 +70,7 @@ rule fuse_crf:
         "../../envs/crf.yaml"
     params:
         crf=setting("crf"),
+        # The darkness mask that crf.darkness_weight mixes into the seed is the Otsu baseline's.
+        otsu=setting("otsu"),
     script:
         "../../scripts/fuse_crf.py"

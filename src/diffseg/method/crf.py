@@ -24,6 +24,7 @@ from pydensecrf.utils import unary_from_softmax
 
 from diffseg.data.maps import read_maps, write_maps
 from diffseg.method.colour_model import mix_colour_model
+from diffseg.method.darkness_seed import DarknessSeed
 from diffseg.runtime.errors import BadInputError, ConfigError
 from diffseg.runtime.logs import progress
 
@@ -141,17 +142,28 @@ def crf_shard(
     rounds: int = 0,
     subset: int = 5,
     seed: int = 0,
+    darkness: DarknessSeed | None = None,
 ) -> None:
     """DenseCRF fusion of every image of a shard with its image from `store` (`store.image(position)`).
 
-    `rounds` 0 fuses the `mean` map of the regions file (`crf_fuse`); K > 0 runs `crf_rounds` on the
+    `rounds` 0 fuses the `mean` map of the regions file (`crf_fuse`), mixed with the image's darkness
+    mask where `darkness` says so (`diffseg.method.darkness_seed`); K > 0 runs `crf_rounds` on the
     per-step `masks` of the masks file, drawing every image's subsets from one generator seeded by
     `seed`. Writes `labels (n, H, W) uint8` and `posterior (n, H, W) float16` to `fused_path`.
     """
     params = params or CRFParams()
-    regions = read_maps(regions_path, "mean")
+    darkness = darkness or DarknessSeed()
+    if rounds and darkness.active:
+        raise ConfigError("crf.darkness_weight mixes into the vote's seed: set crf.rounds to 0 to use it")
+    regions = read_maps(regions_path, "mean", *(["ambiguous"] if darkness.active else []))
     if not rounds:
-        _fuse_shard(store, regions, "mean", fused_path, lambda j, image, vote: crf_fuse(image, vote, params))
+
+        def fuse_vote(j, image, vote):
+            if darkness.active:
+                vote = darkness.seed(image, vote, regions["ambiguous"][j])
+            return crf_fuse(image, vote, params)
+
+        _fuse_shard(store, regions, "mean", fused_path, fuse_vote)
         return
     masks = read_maps(masks_path, "masks")
     if not np.array_equal(masks["index"], regions["index"]):
