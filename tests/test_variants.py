@@ -25,11 +25,13 @@ def test_only_the_stages_an_override_reaches_are_recomputed():
         return {stage for stage in STAGE_SETTINGS if stage_owners(configs, stage)["variant"] == "variant"}
 
     assert recomputed({"threshold": {"method": "fixed"}}) == set()
-    assert recomputed({"crf": {"rounds": 5}}) == set()
+    # The fair control (Otsu's mask through the variant's DenseCRF) reads the crf section too.
+    assert recomputed({"crf": {"rounds": 5}}) == {"otsu_crf"}
+    assert recomputed({"crf": {"colour_weight": 0}}) == {"otsu_crf"}
     assert recomputed({"extraction": {"steps": [10, 20]}}) == {"diffs"}
-    assert recomputed({"extraction": {"shard_size": 8}}) == {"diffs", "unet", "otsu"}
+    assert recomputed({"extraction": {"shard_size": 8}}) == {"diffs", "unet", "otsu", "otsu_crf"}
     assert recomputed({"train": {"steps": 1}}) == {"model", "diffs"}
-    assert recomputed({"otsu": {"channels": "blue"}}) == {"otsu"}
+    assert recomputed({"otsu": {"channels": "blue"}}) == {"otsu", "otsu_crf"}
     assert recomputed({"dataset": {"size": 32}}) == set(STAGE_SETTINGS)
 
 
