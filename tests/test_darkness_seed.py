@@ -8,9 +8,18 @@ import pytest
 from test_crf import ImagesAt, dice, disc, lesion_image
 
 from diffseg.data.maps import read_maps, write_maps
+from diffseg.evaluation.otsu_baseline import OtsuParams, otsu_segment
 from diffseg.method.crf import CRFParams, crf_fuse, crf_shard
 from diffseg.method.darkness_seed import DarknessSeed
 from diffseg.runtime.errors import ConfigError
+
+
+def otsu(image):
+    return otsu_segment(image, OtsuParams())
+
+
+def seed(weight=0.5, when_ambiguous=0.0):
+    return DarknessSeed(weight=weight, when_ambiguous=when_ambiguous, mask=otsu)
 
 
 def large_lesion():
@@ -24,8 +33,8 @@ def large_lesion():
 def test_off_and_below_the_ambiguity_bar_the_seed_is_the_vote():
     image, _, vote, ambiguous = large_lesion()
     assert np.array_equal(DarknessSeed().seed(image, vote, ambiguous), vote)
-    assert np.array_equal(DarknessSeed(weight=0.5, when_ambiguous=0.9).seed(image, vote, ambiguous), vote)
-    mixed = DarknessSeed(weight=0.5, when_ambiguous=0.3).seed(image, vote, ambiguous)
+    assert np.array_equal(seed(0.5, 0.9).seed(image, vote, ambiguous), vote)
+    mixed = seed(0.5, 0.3).seed(image, vote, ambiguous)
     assert set(np.unique(mixed)) <= {0.0, 0.5, 1.0} and (mixed > vote).any()
 
 
@@ -36,19 +45,21 @@ def test_the_darkness_seed_recovers_a_lesion_the_vote_marks_only_at_its_centre(t
     params = CRFParams()
     crf_shard(ImagesAt([image]), None, tmp_path / "regions.h5", tmp_path / "vote.h5", params)
     crf_shard(ImagesAt([image]), None, tmp_path / "regions.h5", tmp_path / "dark.h5", params,
-              darkness=DarknessSeed(weight=0.5, when_ambiguous=0.3))
+              darkness=seed(0.5, 0.3))
     alone, mixed = (read_maps(tmp_path / name, "labels")["labels"][0].astype(bool) for name in ("vote.h5", "dark.h5"))
     assert dice(mixed, truth) > dice(alone, truth) + 0.1 and dice(mixed, truth) > 0.8
     # The shard's fusion is crf_fuse of the mixed seed, no more.
-    seed = DarknessSeed(weight=0.5, when_ambiguous=0.3).seed(image, vote, ambiguous)
-    assert np.array_equal(mixed, crf_fuse(image, seed, params)[0])
+    mixed_seed = seed(0.5, 0.3).seed(image, vote, ambiguous)
+    assert np.array_equal(mixed, crf_fuse(image, mixed_seed, params)[0])
 
 
 def test_settings_that_cannot_work_are_named():
     with pytest.raises(ConfigError, match="crf.darkness_weight must lie in"):
-        DarknessSeed(weight=1.5)
+        seed(weight=1.5)
     with pytest.raises(ConfigError, match="crf.darkness_when_ambiguous"):
-        DarknessSeed(weight=0.5, when_ambiguous=-0.1)
+        seed(when_ambiguous=-0.1)
+    with pytest.raises(ValueError, match="needs the function giving the darkness mask"):
+        DarknessSeed(weight=0.5)
 
 
 def test_the_rounds_variant_refuses_the_darkness_seed(tmp_path):
@@ -57,4 +68,4 @@ def test_the_rounds_variant_refuses_the_darkness_seed(tmp_path):
                ambiguous=ambiguous[None].astype(np.uint8))
     with pytest.raises(ConfigError, match="set crf.rounds to 0"):
         crf_shard(ImagesAt([image]), None, tmp_path / "regions.h5", tmp_path / "x.h5", rounds=2,
-                  darkness=DarknessSeed(weight=0.5))
+                  darkness=seed())

@@ -16,23 +16,30 @@ development split (benchmark candidates), never on the test split.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
-from diffseg.evaluation.otsu_baseline import OtsuParams, otsu_segment
 from diffseg.runtime.errors import ConfigError
+
+# An image `(H, W, 3)` uint8 → its darkness mask `(H, W)` bool. The rule scripts pass the Otsu
+# baseline's (`diffseg.evaluation.otsu_baseline.otsu_segment` with the run's `otsu` settings), which
+# sits a layer above the method and so is handed in rather than imported.
+DarknessMask = Callable[[np.ndarray], np.ndarray]
 
 
 @dataclass(frozen=True)
 class DarknessSeed:
-    """`crf.darkness_weight`, `crf.darkness_when_ambiguous` and the darkness mask's `otsu` settings."""
+    """`crf.darkness_weight`, `crf.darkness_when_ambiguous` and the function giving the darkness mask."""
 
     weight: float = 0.0
     when_ambiguous: float = 0.0
-    otsu: OtsuParams = OtsuParams()
+    mask: DarknessMask | None = None
 
     def __post_init__(self):
+        if self.weight > 0 and self.mask is None:
+            raise ValueError("a darkness seed with a weight needs the function giving the darkness mask")
         if not 0 <= self.weight <= 1:
             raise ConfigError(f"crf.darkness_weight must lie in [0, 1], got {self.weight!r}")
         if not 0 <= self.when_ambiguous <= 1:
@@ -52,5 +59,5 @@ class DarknessSeed:
         vote = np.asarray(vote, dtype=np.float32)
         if not self.applies(ambiguous):
             return vote
-        darkness = otsu_segment(image, self.otsu).astype(np.float32)
+        darkness = np.asarray(self.mask(image), dtype=np.float32)
         return ((1 - self.weight) * vote + self.weight * darkness).astype(np.float32)
