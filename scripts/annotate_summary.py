@@ -14,7 +14,7 @@ with redirect_to(snakemake.log[0]) as log:
     else:
         rule = "annotate.review_cutoff"
     skipped = pd.read_csv(snakemake.input.skipped, dtype={"id": str})
-    notes = [f"Cohort {params.cohort}, model {params.model}."]
+    notes = [f"Cohort {params.cohort}, segmented by {params.run}."]
     if len(skipped):
         notes.append(f"{len(skipped)} unreadable images left out: see prepared/skipped.csv.")
     write_csv(table, snakemake.output.table)

@@ -232,6 +232,9 @@ def test_annotating_with_the_run_folder_uses_its_chosen_settings_as_the_explicit
     by_run = run_snakemake(workdir, "annotate", "--config", cohort, "model=results/bench", "annotate={name: by_run}")
     assert by_run.returncode == 0, by_run.stdout[-4000:] + by_run.stderr[-4000:]
     assert "review page (flagged images first): results/annotate/by_run/summary.html" in by_run.stdout + by_run.stderr
+    page = (workdir / "results" / "annotate" / "by_run" / "summary.html").read_text()
+    chosen_name = yaml.safe_load((benchmarked / "selection" / "chosen.yaml").read_text())["candidate"]
+    assert f"segmented by the run results/bench (model results/bench/model/ema, its chosen candidate `{chosen_name}`)" in page
 
     config = yaml.safe_load((workdir / "config.yaml").read_text())
     choice = yaml.safe_load((benchmarked / "selection" / "chosen.yaml").read_text())

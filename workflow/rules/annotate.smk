@@ -142,7 +142,8 @@ rule annotate_summary:
     params:
         name="{cohort}",
         cohort=annotation_cohort_folder,
-        model=trained_model,
+        # Which run, model and settings segmented the cohort, for the page's header.
+        run=lambda wildcards: annotation_run().describe(),
         review_quantile=annotation_setting("annotate", "review_quantile"),
         review_cutoff=annotation_setting("annotate", "review_cutoff"),
     script:
