@@ -10,8 +10,8 @@ from diffseg.runtime.atomic import write_csv
 from diffseg.runtime.logs import redirect_to
 
 
-def probability(path):
-    return read_maps(path, "probability")["probability"].astype(np.float32)
+def probability(path, name="probability"):
+    return read_maps(path, name)[name].astype(np.float32)
 
 
 with redirect_to(snakemake.log[0]):
@@ -19,12 +19,12 @@ with redirect_to(snakemake.log[0]):
     mean = read_maps(snakemake.input.regions, "mean")["mean"]
     methods = {f"step_{t:03d}": steps["masks"][:, s] for s, t in enumerate(steps["steps"])}
     methods["diffseg_mean"] = mean.astype(np.float32)
-    methods["diffseg_crf"] = read_maps(snakemake.input.fused, "posterior")["posterior"].astype(np.float32)
+    methods["diffseg_crf"] = probability(snakemake.input.fused, "posterior")
     methods["unet"] = probability(snakemake.input.unet)
     for budget, path in zip(snakemake.params.label_budgets, snakemake.input.unet_budgets, strict=True):
         methods[budget_method(budget)] = probability(path)
     methods["otsu"] = probability(snakemake.input.otsu)
-    methods["otsu_crf"] = read_maps(snakemake.input.otsu_crf, "posterior")["posterior"].astype(np.float32)
+    methods["otsu_crf"] = probability(snakemake.input.otsu_crf, "posterior")
     with ImageStore(snakemake.input.store) as store:
         scores = score_shard(list(steps["ids"]), lambda j: store.mask_original(steps["index"][j]), methods)
     params = snakemake.params

@@ -9,7 +9,7 @@ from scipy import ndimage
 from diffseg.data.images import label_at_original_size
 from diffseg.data.maps import read_maps, write_maps
 from diffseg.evaluation.metrics import segmentation_scores
-from diffseg.method.crf import CRFParams, crf_fuse, crf_rounds, crf_shard, seeded_crf_shard
+from diffseg.method.crf import CRFParams, crf_fuse, crf_rounds, crf_shard, seeded_crf_shard, split_crf_section
 from diffseg.runtime.errors import BadInputError, ConfigError
 
 
@@ -181,3 +181,19 @@ def test_seeded_crf_shard_gives_another_method_s_mask_the_same_fusion(tmp_path):
         assert np.array_equal(fused["posterior"][j], posterior.astype(np.float16))
     # The fusion moves the seed's border (else the control would be Otsu's row again).
     assert not np.array_equal(fused["labels"][0], otsu[0])
+
+
+def test_the_crf_section_splits_into_one_fusion_s_kernels_and_the_shard_s_settings():
+    section = {"rounds": 2, "subset": 3, "seed": 7, "darkness_weight": 0.5, "darkness_when_ambiguous": 0.3,
+               "bilateral_sxy": 4, "colour_weight": 0.5}
+    params, shard = split_crf_section(section)
+    assert params == CRFParams(bilateral_sxy=4, colour_weight=0.5)
+    assert shard == {"rounds": 2, "subset": 3, "seed": 7, "darkness_weight": 0.5, "darkness_when_ambiguous": 0.3}
+    # A section recorded before the darkness seed existed fuses without it, as its run did.
+    older = {key: value for key, value in section.items() if not key.startswith("darkness")}
+    assert split_crf_section(older)[1] == {"rounds": 2, "subset": 3, "seed": 7, "darkness_weight": 0.0,
+                                           "darkness_when_ambiguous": 0.0}
+    with pytest.raises(KeyError):
+        split_crf_section({"subset": 3, "seed": 7})  # the schema always fills rounds
+    with pytest.raises(ConfigError, match="crf.clip"):
+        split_crf_section({**section, "clip": 0.7})

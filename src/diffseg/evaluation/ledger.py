@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import pandas as pd
+import yaml
 
 from diffseg.evaluation.table import REFERENCE, TRAINING_FREE
 from diffseg.runtime.errors import BadInputError
@@ -103,6 +104,4 @@ def recorded_note(record: Mapping) -> str:
 
 def read_recorded_note(path: str | os.PathLike) -> str:
     """`recorded_note` of the record YAML at `path`."""
-    import yaml
-
     return recorded_note(yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {})

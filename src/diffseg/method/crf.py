@@ -78,6 +78,22 @@ class CRFParams:
             raise ConfigError(f"crf.colour_weight must lie in [0, 1], got {self.colour_weight!r}")
 
 
+# The crf section's settings that say how a shard is fused (rounds of step subsets, the darkness
+# seed) rather than the kernels of one fusion (CRFParams). A section recorded before the darkness seed
+# existed lacks its two keys: off, as that run was made.
+SHARD_SETTINGS = ("rounds", "subset", "seed")
+LATER_SHARD_SETTINGS = {"darkness_weight": 0.0, "darkness_when_ambiguous": 0.0}
+
+
+def split_crf_section(section) -> tuple[CRFParams, dict]:
+    """The config's `crf` section as the kernels of one fusion (CRFParams, validated) and the shard's
+    own settings (`SHARD_SETTINGS` and `LATER_SHARD_SETTINGS`, by name)."""
+    settings = dict(section)
+    shard = {key: settings.pop(key) for key in SHARD_SETTINGS}
+    shard |= {key: settings.pop(key, default) for key, default in LATER_SHARD_SETTINGS.items()}
+    return CRFParams(**settings), shard
+
+
 def crf_fuse(image: np.ndarray, prob: np.ndarray, params: CRFParams) -> tuple[np.ndarray, np.ndarray]:
     """Fuse a lesion probability `prob` `(H, W)` with `image` `(H, W, 3)` uint8 by DenseCRF.
 
