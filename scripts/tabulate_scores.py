@@ -7,6 +7,7 @@ from diffseg.evaluation.subsets import subsets_markdown
 from diffseg.evaluation.table import (
     compared_methods,
     per_step_summary,
+    student_correlation_notes,
     table1,
     table1_markdown,
     uncertainty_correlation,
@@ -16,7 +17,9 @@ from diffseg.runtime.logs import redirect_to
 
 with redirect_to(snakemake.log[0]) as log:
     settings = snakemake.params.metrics
-    per_image = pd.concat([pd.read_csv(path) for path in snakemake.input.scores], ignore_index=True)
+    # The students' scores (student.smk), where the root has them, are rows like the others.
+    paths = [*snakemake.input.scores, *snakemake.input.get("students", [])]
+    per_image = pd.concat([pd.read_csv(path) for path in paths], ignore_index=True)
     dev = pd.read_csv(snakemake.input.dev_scores) if "dev_scores" in snakemake.input.keys() else None
     group = snakemake.params.group
     table = table1(per_image, n_resamples=settings["bootstrap"], seed=settings["seed"], dev_scores=dev, group=group)
@@ -28,7 +31,7 @@ with redirect_to(snakemake.log[0]) as log:
     # The same rows as Table 1: its best single step is the one chosen on the development split.
     rows = compared_methods(per_image, dev)
     write_breakdown(per_image, snakemake.output, settings["bootstrap"], settings["seed"], methods=rows, group=group)
-    markdown = table1_markdown(table, correlation)
+    markdown = table1_markdown(table, correlation, student_correlation_notes(per_image))
     write_text(snakemake.output.markdown, markdown)
     subsets = subsets_markdown(per_image, snakemake.params.subsets, ged, settings["bootstrap"], settings["seed"], dev, group)
     write_text(snakemake.output.subsets, subsets)

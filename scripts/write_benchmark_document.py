@@ -6,6 +6,7 @@ import pandas as pd
 from diffseg.evaluation.breakdown import breakdown_sections
 from diffseg.evaluation.label_efficiency import read_worth
 from diffseg.evaluation.ledger import read_recorded_note
+from diffseg.evaluation.pseudo_labels import TEACHERS
 from diffseg.evaluation.selection import read_choice
 from diffseg.evaluation.subsets import subsets_section
 from diffseg.reports.benchmark import (
@@ -83,6 +84,14 @@ with redirect_to(snakemake.log[0]):
         costs_md=costs,
         ddpm_images=ddpm_images_line(params.healthy, params.lesion_zooms, params.lesion_share),
         scoring_note=read_recorded_note(snakemake.input.scoring),
+        subsets=params.subsets,
+        # Each student's pseudo-labels, by teacher (the order of student.smk's TEACHERS).
+        pseudo_labels={
+            teacher: pd.read_csv(path)
+            for teacher, path in zip(TEACHERS, snakemake.input.get("pseudo_labels", []), strict=False)
+        },
+        zoom_views=params.zoom_views,
+        student_dev_md=read(snakemake.input.student_dev) if "student_dev" in snakemake.input.keys() else "",
     )
     document = benchmark_document(
         inputs,

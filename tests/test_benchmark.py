@@ -16,6 +16,7 @@ import pytest
 import yaml
 from PIL import Image
 
+from diffseg.data.maps import read_maps
 from diffseg.reports.figures import DPI
 from diffseg.reports.figures.label_efficiency import HEIGHT, WIDTH
 
@@ -25,6 +26,7 @@ pytestmark = pytest.mark.pipeline
 
 N_TRAIN, N_TEST = 20, 10
 N_CROSS = 6
+N_UNLABELLED = 4
 BUDGETS = [3, 8]
 # The configuration's step set, and later steps thresholded at a fixed level (its own extraction) and
 # fused with the colour model in DenseCRF's unary.
@@ -53,6 +55,8 @@ def benchmarked(isic_sample, tmp_path_factory):
         "lesion_id": ["L0", "L0", *(f"L{i}" for i in range(1, N_CROSS)), f"L{N_CROSS - 1}"],
         "dx": ["nv", "nv", *(["mel", "nv"] * (N_CROSS // 2))],
     }).to_csv(workdir / "other" / "manifest.csv", index=False)
+    # Unlabelled images the students learn from, in no split of either cohort.
+    unlabelled = linked_sample(isic_sample, workdir / "unlabelled", N_UNLABELLED, start=N_TRAIN + N_TEST + N_CROSS + 5)
     cross = {"images": str(workdir / "other" / "images"), "masks": str(workdir / "other" / "masks"),
              "splits": {"csv": str(workdir / "other" / "manifest.csv"), "column": "suggested_split",
                         "train": "train", "test": "val", "group": "lesion_id", "keep": ["dx"]}}
@@ -69,6 +73,7 @@ def benchmarked(isic_sample, tmp_path_factory):
         "unet": {"steps": 10, "batch_size": 4, "base_channels": 8, "label_budgets": BUDGETS},
         "metrics": {"bootstrap": 200, "ledger": "ledger.csv"},
         "benchmark": {"cross": {"other": cross}, "candidates": CANDIDATES},
+        "student": {"enabled": True, "cohorts": {"unlabelled": str(unlabelled[0].parent)}, "max_images": 12},
     }
     (workdir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))  # candidates in their order
     result = run_snakemake(workdir, "benchmark")
@@ -121,7 +126,8 @@ def test_official_splits_and_a_development_split_that_trains_nothing(benchmarked
 
 def test_table1_has_the_budget_rows_and_the_step_chosen_on_the_development_split(chosen):
     table = pd.read_csv(chosen / "evaluation" / "table1.csv")
-    assert list(table["key"]) == ["otsu", "otsu_crf", "unet", "unet_3", "unet_8", "best_step", "diffseg_mean", "diffseg_crf"]
+    assert list(table["key"]) == ["otsu", "otsu_crf", "otsu_crf_student", "unet", "unet_3", "unet_8", "best_step",
+                                  "diffseg_mean", "diffseg_crf", "diffseg_student"]
     assert (table["n"] == N_TEST).all()
     assert table.loc[table["key"] == "unet_3", "method"].item() == "Supervised U-Net, 3 masks"
     best = table.set_index("key").loc["best_step"]
@@ -229,7 +235,9 @@ def test_annotating_with_the_run_folder_uses_its_chosen_settings_as_the_explicit
     workdir = benchmarked.parents[1]
     linked_sample(isic_sample, workdir / "clinic", 3, start=N_TRAIN + N_TEST + N_CROSS + 2)
     cohort = f"cohort={workdir / 'clinic' / 'images'}"
-    by_run = run_snakemake(workdir, "annotate", "--config", cohort, "model=results/bench", "annotate={name: by_run}")
+    # The diffusion path, as the explicit override's run (which has no student) takes it.
+    by_run = run_snakemake(workdir, "annotate", "--config", cohort, "model=results/bench",
+                           "annotate={name: by_run, path: diffusion}")
     assert by_run.returncode == 0, by_run.stdout[-4000:] + by_run.stderr[-4000:]
     assert "review page (flagged images first): results/annotate/by_run/summary.html" in by_run.stdout + by_run.stderr
     page = (workdir / "results" / "annotate" / "by_run" / "summary.html").read_text()
@@ -254,3 +262,53 @@ def test_annotating_with_the_run_folder_uses_its_chosen_settings_as_the_explicit
     for mask in masks:
         twin = annotated / "by_hand" / mask.relative_to(annotated / "by_run")
         assert (read_mask(mask) == read_mask(twin)).all(), mask.name
+
+
+def test_the_students_learn_from_unscored_images_with_the_chosen_settings_and_segment_every_test_image(
+    benchmarked, chosen
+):
+    manifest = pd.read_csv(benchmarked / "prepared" / "manifest.csv", dtype={"id": str})
+    training = set(manifest.loc[manifest["split"] == "train", "id"])
+    scored = set(manifest.loc[manifest["split"] != "train", "id"])
+    unlabelled = {path.stem for path in (benchmarked.parents[1] / "unlabelled" / "images").iterdir()}
+    for teacher in ("diffseg", "otsu_crf"):
+        taught = pd.read_csv(benchmarked / "student" / teacher / "pseudo_labels.csv", dtype={"id": str})
+        by_cohort = taught.groupby("cohort")["id"].apply(set).to_dict()
+        # At most student.max_images of the training split, none of its development or test images.
+        assert by_cohort["train"] <= training and len(by_cohort["train"]) == min(12, len(training))
+        assert by_cohort["unlabelled"] == unlabelled and not set(taught["id"]) & scored
+        assert set(taught.loc[~taught["kept"], "reason"]) <= {"empty", "covers frame", "uncertain"}
+    # The pseudo-labels were made with the chosen candidate's settings (the candidates' step sets differ).
+    pseudo_steps = read_maps(benchmarked / "pseudo" / "train" / "steps" / "shard-0000.h5", "steps")["steps"]
+    np.testing.assert_array_equal(pseudo_steps, read_maps(chosen / "steps" / "shard-0000.h5", "steps")["steps"])
+    for root in (chosen, chosen / "cross" / "other"):
+        scores = pd.read_csv(root / "evaluation" / "scores.csv")
+        students = scores[scores["method"].isin(["diffseg_student", "otsu_crf_student"])]
+        assert students.groupby("method")["id"].nunique().tolist() == [scores["id"].nunique()] * 2
+        assert students["uncertainty"].between(0, 1).all()
+        assert "Spearman correlation of the uncertainty of DiffSeg student" in (root / "evaluation" / "table1.md").read_text()
+    summary = pd.read_csv(chosen / "dev" / "student" / "summary.csv")
+    assert list(summary["key"]) == ["diffseg_student", "otsu_crf_student"]
+    document = (benchmarked / "benchmark.md").read_text()
+    assert "## Self-training: the students" in document and "### DiffSeg against its fair controls" in document
+    assert "DiffSeg student | Training-free (Otsu) + DenseCRF, student |" in document
+
+
+def test_annotating_with_a_run_that_has_a_student_uses_the_student(benchmarked, isic_sample):
+    """`make annotate MODEL=results/bench` on a run with a student: one U-Net pass per flip, no DDPM; the
+    same table, review flags and page, the student's diversity in place of the per-step masks'."""
+    workdir = benchmarked.parents[1]
+    linked_sample(isic_sample, workdir / "ward", 3, start=N_TRAIN + N_TEST + N_CROSS + 2)
+    result = run_snakemake(workdir, "annotate", "--config", f"cohort={workdir / 'ward' / 'images'}",
+                           "model=results/bench", "annotate={name: by_student}")
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    annotated = workdir / "results" / "annotate" / "by_student"
+    assert not (annotated / "diffs").exists()  # the DDPM segmented nothing
+    page = (annotated / "summary.html").read_text()
+    assert "segmented by the DiffSeg student of the run results/bench (results/bench/student/diffseg/model.pt" in page
+    table = pd.read_csv(annotated / "annotations.csv")
+    assert len(table) == 3 and table["diversity"].between(0, 1).all()
+    for mask in table["mask"]:
+        assert (annotated / mask).is_file() and "student/crf/masks" in mask
+    samples = read_maps(annotated / "student" / "steps" / "shard-0000.h5", "masks")["masks"]
+    assert samples.shape[:2] == (3, 12)  # four flips at three levels per image

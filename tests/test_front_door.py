@@ -64,6 +64,22 @@ def test_a_benchmark_run_folder_gives_the_candidate_its_development_split_chose(
     assert run.config["crf"] == {"bilateral_sxy": 80, "colour_weight": 0.5}
 
 
+def test_annotation_takes_the_runs_student_when_it_has_one_unless_told_otherwise(tmp_path):
+    run = TrainedRun.from_folder(_run_folder(tmp_path))
+    assert run.student is None and not run.uses_student("auto") and not run.uses_student("diffusion")
+    with pytest.raises(ConfigError, match="has no student/diffseg/model.pt: run it with student.enabled"):
+        run.uses_student("student")
+    with pytest.raises(ConfigError, match="annotate.path must be one of"):
+        run.uses_student("fast")
+    assert "(model " in run.describe("auto")
+    student = run.folder / "student" / "diffseg" / "model.pt"
+    student.parent.mkdir(parents=True)
+    student.write_bytes(b"weights")
+    assert run.student == str(student) and run.uses_student("auto") and run.uses_student("student")
+    assert not run.uses_student("diffusion") and "(model " in run.describe("diffusion")
+    assert run.describe("auto").startswith(f"the DiffSeg student of the run {run.folder} ({student}")
+
+
 @pytest.mark.parametrize("break_it, message", [
     (lambda folder: (folder / "config.yaml").unlink(), "config.yaml is missing: .* is not a finished run"),
     (lambda folder: (folder / "selection" / "chosen.yaml").unlink(), "has not chosen one yet"),

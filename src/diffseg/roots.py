@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 
 from diffseg.data.splits import DEV_SPLIT
+from diffseg.evaluation.pseudo_labels import TEACHERS
 from diffseg.evaluation.selection import CANDIDATE_SETTINGS, refused_overrides
 from diffseg.runtime.errors import ConfigError
 
@@ -316,11 +317,12 @@ class ResultsRoots:
     def fold_root(self, variant: str, fold: int) -> Root:
         return Root(self.dataset, variant=variant, fold=fold)
 
-    def benchmark_inputs(self, tested: Root, development: Root | None, trains_ddpm: bool) -> dict:
+    def benchmark_inputs(self, tested: Root, development: Root | None, trains_ddpm: bool, students: bool = False) -> dict:
         """What the benchmark document reads: the `tested` root's test and cross-dataset tables
         (Table 1, per-image scores, Dice by lesion size, failed masks), the `development` root's scores
         and Dice per step when the run has one, the candidates' selection when it has candidates, and
-        the DDPM's training curve when the run trained it (not with a reused model.checkpoint)."""
+        the DDPM's training curve when the run trained it (not with a reused model.checkpoint), and with
+        `students` (student.enabled) each student's pseudo-labels and the students' development summary."""
         test = f"results/{tested}"
         cross = [f"results/{self.cross_root(cohort, tested)}" for cohort in self.cross_configs]
         main = f"results/{self.main}"
@@ -345,6 +347,10 @@ class ResultsRoots:
         if self.candidates:
             inputs["selection"] = f"{main}/selection/candidates.md"
             inputs["chosen"] = f"{main}/selection/chosen.yaml"
+        if students:
+            inputs["pseudo_labels"] = [f"{main}/student/{teacher}/pseudo_labels.csv" for teacher in TEACHERS]
+            if development:
+                inputs["student_dev"] = f"results/{development}/student/summary.md"
         if trains_ddpm:
             inputs["loss"] = f"{main}/model/loss.csv"
             inputs["loss_figure"] = f"{main}/figures/training_loss.png"

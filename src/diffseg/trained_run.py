@@ -25,6 +25,9 @@ from diffseg.runtime.errors import ConfigError
 RUN_CONFIG = "config.yaml"
 CHOSEN = Path("selection") / "chosen.yaml"
 TRAINED_DDPM = Path("model") / "ema"
+# The run's DiffSeg student (config student, workflow/rules/student.smk), when it trained one.
+STUDENT = Path("student") / "diffseg" / "model.pt"
+ANNOTATION_PATHS = ("auto", "student", "diffusion")
 # What decides how an image is segmented once the DDPM is trained; the rest of an annotation's
 # configuration (shard size, review flags, bad-image handling) is the annotation's own.
 METHOD_SECTIONS = ("model", "semantics", "extraction", "difference", "threshold", "crf", "otsu")
@@ -94,6 +97,24 @@ class TrainedRun:
             raise ConfigError(f"no trained model in {self.model}: {TRAIN_HINT}")
         return self.model
 
+    @property
+    def student(self) -> str | None:
+        """The run's DiffSeg student, when it trained one."""
+        path = self.folder / STUDENT
+        return str(path) if path.is_file() else None
+
+    def uses_student(self, path: str = "auto") -> bool:
+        """Whether an annotation asking for `path` (annotate.path) segments with the student: `auto`
+        does when the run has one; `student` requires it (a ConfigError says how to train one)."""
+        if path not in ANNOTATION_PATHS:
+            raise ConfigError(f"annotate.path must be one of {ANNOTATION_PATHS}, got {path!r}")
+        if path == "student" and self.student is None:
+            raise ConfigError(
+                f"annotate.path is 'student' but the run {self.folder} has no {STUDENT}: run it with "
+                "student.enabled (config/README.md, `student`), or use annotate.path 'diffusion'"
+            )
+        return path != "diffusion" and self.student is not None
+
     def annotation_config(self, config: Mapping) -> dict:
         """`config` (the annotation's own) with the method's sections replaced, whole, by this run's (a
         section a run recorded before it existed stays the annotation's)."""
@@ -102,9 +123,13 @@ class TrainedRun:
         annotation.update(merged_config({}, recorded))
         return annotation
 
-    def describe(self) -> str:
-        """One line for the annotation's page and log: which run, model and settings segmented it."""
+    def describe(self, path: str = "diffusion") -> str:
+        """One line for the annotation's page and log: which run, model and settings segmented it, by
+        the annotation path `path` (annotate.path)."""
         settings = f"its chosen candidate `{self.candidate}`" if self.candidate else "its configuration's settings"
+        if self.uses_student(path):
+            return (f"the DiffSeg student of the run {self.folder} ({self.student}, trained on the masks of {settings}; "
+                    "its diversity is that of its masks under four flips at three levels)")
         return f"the run {self.folder} (model {self.model}, {settings})"
 
 

@@ -101,13 +101,52 @@ use rule fuse_crf as annotate_crf with:
         otsu=annotation_setting("otsu"),
 
 
+# The student path (annotate.path; diffseg.evaluation.student): the run's DiffSeg student segments
+# each shard in one U-Net pass per flip, and writes its sample of masks and its mean probability where
+# the diffusion path writes its per-step masks and DenseCRF posterior, so the regions, the table, the
+# review flags and the page are the same rules' for both paths.
+rule annotate_student:
+    input:
+        store="results/annotate/{cohort}/prepared/store.h5",
+        model=lambda wildcards: annotation_run().student,
+    output:
+        masks="results/annotate/{cohort}/student/steps/shard-{shard}.h5",
+        fused="results/annotate/{cohort}/student/crf/shard-{shard}.h5",
+        masks_png=directory("results/annotate/{cohort}/student/crf/masks/shard-{shard}"),
+    log:
+        "logs/annotate/{cohort}/student/shard-{shard}.log",
+    benchmark:
+        "logs/annotate/{cohort}/student/shard-{shard}.tsv"
+    conda:
+        "../../envs/torch.yaml"
+    threads: 2
+    resources:
+        gpu=1,
+    params:
+        shard_size=annotation_setting("annotate", "shard_size"),
+    script:
+        "../../scripts/annotate_student.py"
+
+
+use rule annotate_regions as annotate_student_regions with:
+    input:
+        store="results/annotate/{cohort}/prepared/store.h5",
+        masks="results/annotate/{cohort}/student/steps/shard-{shard}.h5",
+    output:
+        regions="results/annotate/{cohort}/student/regions/shard-{shard}.h5",
+        overlays=directory(
+            "results/annotate/{cohort}/student/regions/overlays/shard-{shard}"
+        ),
+    log:
+        "logs/annotate/{cohort}/student/regions/shard-{shard}.log",
+    benchmark:
+        "logs/annotate/{cohort}/student/regions/shard-{shard}.tsv"
+
+
 rule annotate_shard:
     input:
+        unpack(annotation_maps),
         manifest="results/annotate/{cohort}/prepared/manifest.csv",
-        masks="results/annotate/{cohort}/steps/shard-{shard}.h5",
-        regions="results/annotate/{cohort}/regions/shard-{shard}.h5",
-        fused="results/annotate/{cohort}/crf/shard-{shard}.h5",
-        fused_masks="results/annotate/{cohort}/crf/masks/shard-{shard}",
     output:
         table="results/annotate/{cohort}/annotation/shard-{shard}.csv",
         overlays=directory(
@@ -143,7 +182,7 @@ rule annotate_summary:
         name="{cohort}",
         cohort=annotation_cohort_folder,
         # Which run, model and settings segmented the cohort, for the page's header.
-        run=lambda wildcards: annotation_run().describe(),
+        run=lambda wildcards: annotation_run().describe(config["annotate"]["path"]),
         review_quantile=annotation_setting("annotate", "review_quantile"),
         review_cutoff=annotation_setting("annotate", "review_cutoff"),
     script:

@@ -123,6 +123,8 @@ rule write_benchmark_document:
         lesion_zooms=setting("lesion_views", "zooms"),
         lesion_share=setting("train", "lesion_share"),
         group=setting("dataset", "folder", "splits", "group"),
+        subsets=setting("dataset", "folder", "splits", "subsets"),
+        zoom_views=setting("student", "zoom_views"),
         metrics=setting("metrics"),
     script:
         "../../scripts/write_benchmark_document.py"

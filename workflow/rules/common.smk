@@ -12,6 +12,7 @@ from diffseg.data.cohort import existing_folder
 from diffseg.data.shards import evaluation_shard_ids, shard_ids
 from diffseg.data.splits import has_development_images
 from diffseg.evaluation.selection import read_choice
+from diffseg.evaluation.pseudo_labels import TEACHERS
 from diffseg.reports.annotation import cohort_name
 from diffseg.reports.documents import run_provenance
 from diffseg.roots import NAME_PATTERN, ResultsRoots, depends_on, wildcard_pattern
@@ -186,6 +187,24 @@ def unet_budget_shards(wildcards):
     ]
 
 
+STUDENT_SCORES = "results/{root}/student/scores/shard-{shard}.csv"
+
+
+@depends_on("student.enabled", "extraction.shard_size", pattern=STUDENT_SCORES)
+def student_scores(wildcards):
+    """The students' per-shard scores (student.smk) of a root whose table holds them: with
+    student.enabled, every root but the folds (which train no student) and the development roots (whose
+    scores choose the candidate the students learn from)."""
+    root = root_of(wildcards)
+    if (
+        not ROOTS.setting(root, ["student", "enabled"])
+        or root.fold is not None
+        or root.development
+    ):
+        return []
+    return per_shard(STUDENT_SCORES)(wildcards)
+
+
 TRAINED_DDPM = "results/{root}/model/ema"
 
 
@@ -238,7 +257,12 @@ def benchmark_root(wildcards=None):
 def benchmark_inputs(wildcards):
     """What the benchmark document reads (diffseg.roots.ResultsRoots.benchmark_inputs)."""
     tested = benchmark_root()
-    return ROOTS.benchmark_inputs(tested, development_root(tested), TRAINS_DDPM)
+    return ROOTS.benchmark_inputs(
+        tested,
+        development_root(tested),
+        TRAINS_DDPM,
+        ROOTS.setting(tested, ["student", "enabled"]),
+    )
 
 
 def benchmark_file(name):
@@ -283,6 +307,24 @@ def annotation_setting(*keys):
     return lookup
 
 
+ANNOTATION = "results/annotate/{cohort}"
+STUDENT_ANNOTATION = "results/annotate/{cohort}/student"
+
+
+def annotation_maps(wildcards):
+    """The per-shard maps annotate_shard reads: the student's (annotate.path) or the diffusion path's."""
+    student = annotation_run().uses_student(config["annotate"]["path"])
+    base = (STUDENT_ANNOTATION if student else ANNOTATION).format(
+        cohort=wildcards.cohort
+    )
+    return {
+        "masks": f"{base}/steps/shard-{wildcards.shard}.h5",
+        "regions": f"{base}/regions/shard-{wildcards.shard}.h5",
+        "fused": f"{base}/crf/shard-{wildcards.shard}.h5",
+        "fused_masks": f"{base}/crf/masks/shard-{wildcards.shard}",
+    }
+
+
 # The summary pages this invocation builds, printed when it succeeds (Snakefile, onsuccess).
 ANNOTATION_PAGES = []
 
@@ -313,3 +355,57 @@ def fold_files(variant, name):
 def provenance(target):
     """How the document was made, for its header (the commit is read when it is written)."""
     return run_provenance(target, config, workflow.overwrite_configfiles)
+
+
+# Self-training (student.smk): the pseudo-label cohorts and the input and params functions of their rules.
+PSEUDO = f"results/{DATASET}/pseudo/{{cohort}}"
+STUDENT = f"results/{DATASET}/student/{{teacher}}"
+# The training split's lesion images: a cohort like the unlabelled folders, whose masks are not read.
+TRAINING_COHORT = "train"
+PSEUDO_COHORTS = [TRAINING_COHORT, *config["student"]["cohorts"]]
+if TRAINING_COHORT in config["student"]["cohorts"]:
+    raise WorkflowError(
+        f"student.cohorts: {TRAINING_COHORT!r} names the run's training split; give the folder another name"
+    )
+
+
+def reported_setting(*keys):
+    """A params function of the pseudo-label rules: the value at `keys` in the configuration of the
+    root the run reports (its chosen candidate's; reading chosen.yaml waits for select_candidate).
+    """
+    return lambda wildcards: ROOTS.setting(benchmark_root(), keys)
+
+
+def pseudo_cohort_input(wildcards):
+    """What prepare_pseudo reads: the main run's manifest (the training split) or a folder of images."""
+    if wildcards.cohort == TRAINING_COHORT:
+        return {"manifest": f"results/{DATASET}/prepared/manifest.csv"}
+    folder = config["student"]["cohorts"].get(wildcards.cohort)
+    how = ": name it in student.cohorts"
+    return {
+        "images": existing_folder(folder, f"student.cohorts.{wildcards.cohort}", how)
+    }
+
+
+def pseudo_shards(cohort):
+    """The shard ids of a pseudo-label cohort; reading its manifest waits for prepare_pseudo."""
+    manifest = checkpoints.prepare_pseudo.get(cohort=cohort).output.manifest
+    size = ROOTS.setting(benchmark_root(), ["extraction", "shard_size"])
+    return shard_ids(len(pd.read_csv(manifest)), size)
+
+
+def pseudo_label_files(wildcards):
+    """train_student's inputs, by cohort: its store, the teacher's fused shards and, for DiffSeg, the
+    GED diversity of each shard's per-step masks (the control's uncertainty is read off its posterior).
+    """
+    folder = "crf" if wildcards.teacher == "diffseg" else "otsu_crf"
+    files = {}
+    for cohort in PSEUDO_COHORTS:
+        base, shards = PSEUDO.format(cohort=cohort), pseudo_shards(cohort)
+        files[f"store_{cohort}"] = f"{base}/prepared/store.h5"
+        files[f"fused_{cohort}"] = [f"{base}/{folder}/shard-{s}.h5" for s in shards]
+        if wildcards.teacher == "diffseg":
+            files[f"ged_{cohort}"] = [
+                f"{base}/uncertainty/ged/shard-{s}.csv" for s in shards
+            ]
+    return files

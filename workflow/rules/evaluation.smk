@@ -160,6 +160,7 @@ rule tabulate_scores:
         unpack(development_scores),
         scores=per_shard("results/{root}/evaluation/scores/shard-{shard}.csv"),
         ged="results/{root}/uncertainty/ged.csv",
+        students=student_scores,
     output:
         **TABLE1_FILES,
         per_image="results/{root}/evaluation/scores.csv",

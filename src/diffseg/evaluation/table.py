@@ -30,13 +30,17 @@ REFERENCE = "diffseg_crf"
 # The rows that need neither training nor labels; "beats the training-free baseline" means beats the
 # best of them.
 TRAINING_FREE = ("otsu", "otsu_crf")
+# The students (diffseg.evaluation.student, config `student`): the U-Net trained on a teacher's masks
+# of unscored images; each follows its teacher.
 LABELS = {
     "otsu": "Training-free (Otsu)",
     "otsu_crf": "Training-free (Otsu) + DenseCRF",
+    "otsu_crf_student": "Training-free (Otsu) + DenseCRF, student",
     "unet": "Supervised U-Net",
     "best_step": "DiffSeg best single step",
     "diffseg_mean": "DiffSeg mean-mask vote",
     "diffseg_crf": "DiffSeg + DenseCRF",
+    "diffseg_student": "DiffSeg student",
 }
 
 
@@ -174,6 +178,26 @@ def uncertainty_correlation(per_image: pd.DataFrame, ged_table: pd.DataFrame) ->
     return spearman(joined["diversity"].to_numpy(dtype=float), 1.0 - joined["dice"].to_numpy(dtype=float))
 
 
+def own_uncertainty_correlation(per_image: pd.DataFrame, method: str) -> tuple[float, float, int]:
+    """Spearman's (rho, p, n) between `method`'s own per-image `uncertainty` column (a student's) and
+    its 1 − Dice; NaNs when the scores have no such column."""
+    rows = per_image[per_image["method"] == method]
+    if "uncertainty" not in rows:
+        return np.nan, np.nan, 0
+    return spearman(rows["uncertainty"].to_numpy(dtype=float), 1.0 - rows["dice"].to_numpy(dtype=float))
+
+
+def student_correlation_notes(per_image: pd.DataFrame) -> list[str]:
+    """One note per student row present: how its own uncertainty tracks its error."""
+    notes = []
+    for key in ("diffseg_student", "otsu_crf_student"):
+        if key in set(per_image["method"]):
+            rho, p, n = own_uncertainty_correlation(per_image, key)
+            notes.append(f"Spearman correlation of the uncertainty of {LABELS[key]} (its mask uncertainty over four "
+                         f"flips) with its 1 − Dice: rho = {rho:.3f}, p = {p_value_text(p)}, n = {n}.")
+    return notes
+
+
 def _cell(row: pd.Series, metric: str) -> str:
     return (f"{row[f'{metric}_mean']:.3f} ± {row[f'{metric}_sd']:.3f} "
             f"[{row[f'{metric}_ci_low']:.3f}, {row[f'{metric}_ci_high']:.3f}]")
@@ -206,7 +230,9 @@ def grouping_note(table: pd.DataFrame) -> list[str]:
             "each group's mean Dice."]
 
 
-def table1_markdown(table: pd.DataFrame, correlation: tuple[float, float, int] | None = None) -> str:
+def table1_markdown(
+    table: pd.DataFrame, correlation: tuple[float, float, int] | None = None, student_notes: list[str] | None = None
+) -> str:
     """Table 1 as Markdown: mean ± sd [95 % CI] per metric and the paired test against DiffSeg + CRF."""
     header = ["Method", "n", "Dice", "IoU", "Precision", "Recall", "Thresholded Jaccard",
               "ΔDice vs DiffSeg + CRF", "p (Wilcoxon)", "p (Holm)"]
@@ -232,4 +258,33 @@ def table1_markdown(table: pd.DataFrame, correlation: tuple[float, float, int] |
             f"Spearman correlation of per-image GED diversity with 1 − Dice of DiffSeg + DenseCRF: "
             f"rho = {rho:.3f}, p = {p_value_text(p)}, n = {n}."
         )
+    if student_notes:
+        notes += student_notes
     return "\n".join(lines + notes) + "\n"
+
+
+def student_summary(per_image: pd.DataFrame, n_resamples: int = 2000, seed: int = 0, group: str | None = None) -> pd.DataFrame:
+    """One row per student present (`key`, `method`, `n`): its Dice (mean, sd, bootstrap CI; whole
+    `group`s resampled when given) and the Spearman correlation of its own uncertainty with its
+    1 − Dice (`rho`, `p_rho`): the table of the development split, whose Table 1 cannot hold them."""
+    rows = []
+    for key in ("diffseg_student", "otsu_crf_student"):
+        scores = per_image[per_image["method"] == key]
+        if not len(scores):
+            continue
+        stats = summarise(scores["dice"].to_numpy(dtype=float), n_resamples, seed, group_labels(scores, group))
+        rho, p, _ = own_uncertainty_correlation(per_image, key)
+        rows.append({"key": key, "method": LABELS[key], "n": len(scores),
+                     **{f"dice_{name}": value for name, value in stats.items()}, "rho": rho, "p_rho": p})
+    return pd.DataFrame(rows, columns=["key", "method", "n", "dice_mean", "dice_sd", "dice_ci_low", "dice_ci_high",
+                                       "rho", "p_rho"])
+
+
+def student_summary_markdown(summary: pd.DataFrame) -> str:
+    """The students' summary as Markdown: Dice with CI and how each one's uncertainty tracks its error."""
+    rows = [[row["method"], str(row["n"]),
+             f"{row['dice_mean']:.3f} [{row['dice_ci_low']:.3f}, {row['dice_ci_high']:.3f}]",
+             "–" if np.isnan(row["rho"]) else f"{row['rho']:.3f}", p_value_text(row["p_rho"])]
+            for _, row in summary.iterrows()]
+    lines = markdown_table(["Student", "n", "Dice [95 % CI]", "Spearman rho (uncertainty, 1 − Dice)", "p"], rows)
+    return "\n".join(lines) + "\n"

@@ -5,7 +5,8 @@ It says what each split was used for (training, choosing settings on the develop
 which candidate settings were tried there, their development Dice and which was chosen on how many
 development masks, and holds the test Table 1, the test
 images split by the cohort's kept columns (e.g. full-resolution originals apart from thumbnails), the
-label-efficiency curve with DiffSeg's place on it, the tables of other cohorts segmented by this run's
+label-efficiency curve with DiffSeg's place on it, DiffSeg's rows against their fair controls (on
+all test images and on each subset), how the students were taught, the tables of other cohorts segmented by this run's
 models without retraining (cross-dataset), the training curve, what each stage cost, and how the run
 was made.
 """
@@ -17,9 +18,11 @@ from dataclasses import dataclass
 import pandas as pd
 
 from diffseg.data.splits import DEV_SPLIT
+from diffseg.evaluation.controls import comparisons_markdown, control_comparisons
 from diffseg.evaluation.groups import group_labels
 from diffseg.evaluation.label_efficiency import Worth
-from diffseg.evaluation.table import compared_methods, markdown_table, summarise
+from diffseg.evaluation.pseudo_labels import LEFT_OUT, STUDENT_METHODS, pseudo_label_counts
+from diffseg.evaluation.table import LABELS, compared_methods, markdown_table, summarise
 from diffseg.reports.documents import closing_sections, document_header, markdown_sections
 
 LABEL_EFFICIENCY_FIGURE = "figures/label_efficiency.png"
@@ -181,6 +184,51 @@ class CrossDataset:
     scoring_note: str = ""  # how many times the cohort's test split had been scored before (ledger)
 
 
+def controls_sections(
+    per_image: pd.DataFrame, group: str | None, subsets: dict | None, n_resamples: int, seed: int, level: int = 3
+) -> list[str]:
+    """DiffSeg's rows against their fair controls (diffseg.evaluation.controls) on all the images
+    scored, then on each subset of `subsets` (column → {value: label}), each its own Holm family."""
+    tables = {"DiffSeg against its fair controls": per_image}
+    for column, values in (subsets or {}).items():
+        if column not in per_image:
+            continue
+        for value, label in values.items():
+            chosen = per_image[per_image[column].astype(str) == str(value)]
+            if len(chosen):
+                tables[f"DiffSeg against its fair controls: {label} ({chosen['id'].nunique()} images)"] = chosen
+    sections = {heading: comparisons_markdown(control_comparisons(rows, group, n_resamples, seed))
+                for heading, rows in tables.items()}
+    return markdown_sections({heading: body for heading, body in sections.items() if body}, level=level)
+
+
+def students_section(pseudo_labels: dict[str, pd.DataFrame], zoom_views: int, dev_summary_md: str) -> list[str]:
+    """How each student was taught (its pseudo-labels, per cohort) and how it does on the development
+    split, where its uncertainty is set against its error; empty for a run without students."""
+    if not pseudo_labels:
+        return []
+    lines = [
+        "## Self-training: the students",
+        "",
+        "Each student is the U-Net of the supervised row, trained on its teacher's masks of images no table "
+        "scores (the training split's lesion images, their masks unread, and the unlabelled cohorts of "
+        "`student.cohorts`): empty and frame-covering masks and the most uncertain share of the rest are "
+        "left out, and zoomed views of the most confident ones are added. The DiffSeg student learns from "
+        "DiffSeg + DenseCRF, ranked by GED diversity; its control from the fair control, ranked by its "
+        "posterior's mask uncertainty. Neither is chosen on anything: their settings are fixed beforehand.",
+        "",
+    ]
+    for teacher, table in pseudo_labels.items():
+        counts = pseudo_label_counts(table, zoom_views)
+        rows = [[str(v) for v in row] for row in counts.itertuples(index=False)]
+        lines += [f"Pseudo-labels of {LABELS[STUDENT_METHODS[teacher]]}:", "",
+                  *markdown_table(["cohort", "images", "trained on", *LEFT_OUT, "zoomed views"], rows), ""]
+    if dev_summary_md.strip():
+        lines += ["On the development split, whose images chose the candidate the students learn from but "
+                  "taught neither:", "", dev_summary_md.rstrip(), ""]
+    return lines
+
+
 def cross_dataset_section(
     cross: CrossDataset, name: str, n_resamples: int, seed: int, dev_scores: pd.DataFrame | None
 ) -> list[str]:
@@ -196,6 +244,7 @@ def cross_dataset_section(
         "",
         *subgroup_tables(cross.per_image, cross.split_by, n_resamples, seed, dev_scores, cross.group),
         *markdown_sections(cross.sections, level=3),
+        *controls_sections(cross.per_image, cross.group, None, n_resamples, seed),
     ]
 
 
@@ -262,7 +311,10 @@ class BenchmarkInputs:
       (diffseg.evaluation.breakdown.breakdown_sections);
     - `costs_md`: the wall time, CPU time and memory of each stage (diffseg.reports.job_costs);
     - `ddpm_images`: the protocol's line on the DDPM's training images (`ddpm_images_line`);
-    - `scoring_note`: how many times the test split had been scored before (diffseg.evaluation.ledger).
+    - `scoring_note`: how many times the test split had been scored before (diffseg.evaluation.ledger);
+    - `subsets`: the cohort's subsets (column → {value: label}), each compared with the controls apart;
+    - `pseudo_labels`, `zoom_views`, `student_dev_md`: each student's pseudo-label table (by teacher),
+      the zoomed views per confident one, and the students' summary on the development split.
     """
 
     run: dict
@@ -284,6 +336,10 @@ class BenchmarkInputs:
     costs_md: str = ""
     ddpm_images: str = ""
     scoring_note: str = ""
+    subsets: dict | None = None
+    pseudo_labels: dict[str, pd.DataFrame] | None = None
+    zoom_views: int = 0
+    student_dev_md: str = ""
 
 
 def benchmark_document(inputs: BenchmarkInputs, *, dev_fraction: float, n_resamples: int, seed: int) -> str:
@@ -305,6 +361,8 @@ def benchmark_document(inputs: BenchmarkInputs, *, dev_fraction: float, n_resamp
         "",
         *subgroup_tables(inputs.per_image, inputs.split_by, n_resamples, seed, dev_scores, inputs.group),
         *markdown_sections(inputs.sections, level=3),
+        *controls_sections(inputs.per_image, inputs.group, inputs.subsets, n_resamples, seed),
+        *students_section(inputs.pseudo_labels or {}, inputs.zoom_views, inputs.student_dev_md),
         *(line for other in inputs.cross for line in cross_dataset_section(other, name, n_resamples, seed, dev_scores)),
         *label_efficiency_section(inputs.curve, inputs.worth, inputs.table),
         *training_section(inputs.loss),

@@ -28,9 +28,10 @@ END = "<!-- end of expectations -->"
 ROWS = list(LABELS.values())
 CRF, UNET, CONTROL = LABELS["diffseg_crf"], LABELS["unet"], LABELS["otsu_crf"]
 TRAINING_FREE_ROWS = [LABELS[key] for key in TRAINING_FREE]
-# Documents written before the fair control existed lack its row: the table shows "–" there, and the
-# verdict is against the training-free rows the document has.
-OPTIONAL_ROWS = (CONTROL,)
+# Documents written before the fair control existed lack its row, and runs without students (config
+# `student`) lack theirs: the table shows "–" there, and the verdict is against the training-free rows
+# the document has.
+OPTIONAL_ROWS = (CONTROL, LABELS["diffseg_student"], LABELS["otsu_crf_student"])
 _NUMBER = r"[-+]?\d*\.?\d+(?:e[-+]?\d+)?"
 _ESTIMATE = re.compile(rf"({_NUMBER})(?: ± {_NUMBER})? \[({_NUMBER}), ({_NUMBER})\]")
 
@@ -259,7 +260,8 @@ def table_lines(columns: list[Column]) -> list[str]:
     diversity's correlation with the error, the label-efficiency placement and the run time."""
     lines = ["| | " + " | ".join(column.title for column in columns) + " |", "|---|" + "---|" * len(columns),
              "| test images | " + " | ".join(column.images for column in columns) + " |"]
-    lines += [f"| {method} | " + " | ".join(_cell(column.rows.get(method)) for column in columns) + " |" for method in ROWS]
+    lines += [f"| {method} | " + " | ".join(_cell(column.rows.get(method)) for column in columns) + " |" for method in ROWS
+              if any(method in column.rows for column in columns)]  # a row no document has is left out
     lines += [f"| {name} | " + " | ".join(value(column) for column in columns) + " |" for name, value in EXTRA_ROWS.items()]
     return lines
 
