@@ -157,6 +157,16 @@ def test_the_page_is_rebuilt_from_itself(tmp_path):
     assert (tmp_path / "docs" / "benchmark" / "benchmark_isic2017" / "provenance.md").read_text() == provenance[RUNS[0]]
 
 
+def test_one_run_rerun_replaces_its_own_document_and_keeps_the_others(tmp_path):
+    page, _ = _written(tmp_path)
+    isic = tmp_path / "results" / RUNS[0]
+    (isic / "benchmark.md").write_text(DOCUMENT.format(name=RUNS[0]).replace("(50 images)", "(51 images)"))
+    write_combined(tmp_path / "docs" / "benchmark.md", [isic])  # HAM10000's results are not on this machine
+    updated = (tmp_path / "docs" / "benchmark.md").read_text()
+    assert updated == page.replace("(50 images)", "(51 images)", 1)
+    assert updated.index("## benchmark_isic2017") < updated.index("## benchmark_ham10000")
+
+
 def test_the_protocol_says_what_the_ddpm_learns_from():
     crops = {"source": "border_crops", "crops_per_image": 8, "crop_fraction": 0.2, "crop_scale": "mirror"}
     line = ddpm_images_line(crops, [2, 4], 0.5)

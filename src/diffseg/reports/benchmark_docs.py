@@ -256,16 +256,31 @@ def write_combined(
     seed_ablations: list[str | os.PathLike] | None = None,
 ) -> None:
     """Write the page of the runs at `result_roots` to `output` (`write_page`) and copy their figures
-    beside it; with `dev_curves` and `seed_ablations`, with the studies of the development split."""
+    beside it; the page's other runs keep their documents (`kept_documents`). With `dev_curves` and
+    `seed_ablations`, with the studies of the development split."""
     output = Path(output)
-    documents = {Path(root).name: (Path(root) / "benchmark.md").read_text(encoding="utf-8") for root in result_roots}
-    for root, (name, markdown) in zip(result_roots, documents.items(), strict=True):
+    fresh = {Path(root).name: (Path(root) / "benchmark.md").read_text(encoding="utf-8") for root in result_roots}
+    # A run on the page whose results are not on this machine keeps its committed document (its header
+    # says when and from which commit it was made); the runs given replace theirs, in the page's order.
+    documents = {**kept_documents(output), **fresh} if output.is_file() else fresh
+    documents = {name: fresh.get(name, document) for name, document in documents.items()}
+    for root, (name, markdown) in zip(result_roots, fresh.items(), strict=True):
         target = output.parent / output.stem / name
         target.mkdir(parents=True, exist_ok=True)
         for figure in figures_shown(markdown):
             with atomic_path(target / figure) as tmp:
                 shutil.copyfile(Path(root) / "figures" / figure, tmp)
     write_page(output, documents, dev_curves, seed_ablations)
+
+
+def kept_documents(output: str | os.PathLike) -> dict[str, str]:
+    """The run documents of the page at `output` as `run_documents` reads them back (with each run's
+    provenance.md beside it)."""
+    output = Path(output)
+    folder = output.parent / output.stem
+    page = output.read_text(encoding="utf-8")
+    provenance = {path.parent.name: path.read_text(encoding="utf-8") for path in sorted(folder.glob(f"*/{PROVENANCE_FILE}"))}
+    return run_documents(page, provenance, output.stem)
 
 
 def rebuild(
@@ -275,11 +290,7 @@ def rebuild(
 ) -> None:
     """Rewrite the page at `output` and its provenance.md files from themselves (`run_documents`), the
     figures left where they are: for a new layout or study without the runs' results/ roots."""
-    output = Path(output)
-    folder = output.parent / output.stem
-    page = output.read_text(encoding="utf-8")
-    provenance = {path.parent.name: path.read_text(encoding="utf-8") for path in sorted(folder.glob(f"*/{PROVENANCE_FILE}"))}
-    write_page(output, run_documents(page, provenance, output.stem), dev_curves, seed_ablations)
+    write_page(output, kept_documents(output), dev_curves, seed_ablations)
 
 
 def main(argv: list[str] | None = None) -> None:
