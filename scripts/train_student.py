@@ -21,8 +21,9 @@ with redirect_to(snakemake.log[0]) as log:
     torch.set_num_threads(snakemake.threads)
     settings = StudentSettings.from_section(snakemake.params.student)
     network = UNetSettings(**{key: value for key, value in snakemake.params.unet.items() if key != "label_budgets"})
-    tables, images, masks = [], [], []
+    tables, images, masks, copies = [], [], [], []
     for cohort in snakemake.params.cohorts:
+        copies += pd.read_csv(snakemake.input[f"copies_{cohort}"], dtype={"id": str})["id"].tolist()
         with ImageStore(snakemake.input[f"store_{cohort}"]) as store:
             ged = snakemake.input.get(f"ged_{cohort}")
             table, cohort_images, cohort_masks = read_pseudo_labels(
@@ -32,7 +33,7 @@ with redirect_to(snakemake.log[0]) as log:
         images.append(cohort_images)
         masks.append(cohort_masks)
     # The uncertain cutoff is drawn over every cohort together: one rule for all pseudo-labels.
-    table = select_pseudo_labels(pd.concat(tables, ignore_index=True), settings)
+    table = select_pseudo_labels(pd.concat(tables, ignore_index=True), settings, copies)
     images, masks = np.concatenate(images), np.concatenate(masks)
     kept, zoomed = table["kept"].to_numpy(), table["zoomed"].to_numpy()
     view_images, view_masks = zoomed_views(images[zoomed], masks[zoomed], settings.zoom_views, settings.seed)

@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from PIL import Image
 from scipy import ndimage
 
 from diffseg.data.maps import write_maps
@@ -16,6 +17,7 @@ from diffseg.evaluation.pseudo_labels import (
     mask_uncertainty,
     pseudo_label_cohort,
     read_pseudo_labels,
+    scored_copies,
     select_pseudo_labels,
     zoomed_view,
     zoomed_views,
@@ -55,6 +57,27 @@ def test_failures_and_the_most_uncertain_share_are_left_out():
     assert set(chosen.loc[chosen["zoomed"], "id"]) == {"i0", "i1", "i2", "i3"}
     everything = select_pseudo_labels(table, StudentSettings(drop_uncertain=0, zoom_views=0))
     assert everything["kept"].sum() == 10 and not everything["zoomed"].any()
+
+
+def test_a_copy_of_a_scored_image_is_found_however_squashed_or_shifted_in_colour():
+    # Skin texture a few pixels across (pixel noise would not survive a thumbnail, nor does a skin's).
+    rng = np.random.default_rng(8)
+    texture = ndimage.gaussian_filter(rng.normal(0, 1, (6, 64, 64)), (0, 1.5, 1.5))
+    images = np.clip(170 + 400 * texture[..., None] * [1, 0.9, 0.8], 0, 255).astype(np.uint8)
+    scored_ids, scored = ["val0", "val1", "val2"], images[:3]
+    # A thumbnail of val1: shrunk, brightened, warmer, stretched back to the store's size.
+    thumb = np.asarray(Image.fromarray(images[1]).resize((48, 40)).resize((64, 64)), dtype=np.float32)
+    copy = np.clip(thumb * [1.1, 1.0, 0.9] + 12, 0, 255).astype(np.uint8)
+    cohort = np.stack([copy, images[3], images[4]])
+    found = scored_copies(["u0", "u1", "u2"], cohort, scored_ids, scored)
+    assert found[["id", "copy_of"]].values.tolist() == [["u0", "val1"]] and found["correlation"].item() > 0.98
+    assert scored_copies([], cohort[:0], scored_ids, scored).empty
+
+
+def test_copies_of_scored_images_never_teach():
+    table = pd.DataFrame({"id": ["a", "b", "c"], "cohort": "unlabelled", "uncertainty": [0.1, 0.2, 0.3], "area": 0.2})
+    chosen = select_pseudo_labels(table, StudentSettings(drop_uncertain=0), copies=["b"])
+    assert chosen["kept"].tolist() == [True, False, True] and chosen["reason"].tolist()[1] == "copy of a scored image"
 
 
 def test_settings_out_of_range_are_refused():

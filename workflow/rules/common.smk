@@ -403,6 +403,7 @@ def pseudo_label_files(wildcards):
     for cohort in PSEUDO_COHORTS:
         base, shards = PSEUDO.format(cohort=cohort), pseudo_shards(cohort)
         files[f"store_{cohort}"] = f"{base}/prepared/store.h5"
+        files[f"copies_{cohort}"] = f"{base}/scored_copies.csv"
         files[f"fused_{cohort}"] = [f"{base}/{folder}/shard-{s}.h5" for s in shards]
         if wildcards.teacher == "diffseg":
             files[f"ged_{cohort}"] = [

@@ -38,7 +38,9 @@ checkpoint prepare_pseudo:
 use rule extract_noise as pseudo_extract with:
     input:
         store=f"{PSEUDO}/prepared/store.h5",
-        model=TRAINED_DDPM.format(root=DATASET),
+        # The DDPM that segments the run's test images: a reused checkpoint (model.checkpoint) or its own.
+        model=lambda wildcards: config["model"]["checkpoint"]
+        or TRAINED_DDPM.format(root=DATASET),
     output:
         diffs=f"{PSEUDO}/diffs/shard-{{shard}}.h5",
     log:
@@ -140,6 +142,26 @@ use rule fuse_otsu_crf as pseudo_otsu_crf with:
         f"logs/{DATASET}/pseudo/{{cohort}}/otsu_crf/shard-{{shard}}.tsv"
     params:
         crf=reported_setting("crf"),
+
+
+rule find_scored_copies:
+    input:
+        store=f"{PSEUDO}/prepared/store.h5",
+        main=f"results/{DATASET}/prepared/store.h5",
+        cross=[
+            f"results/{ROOTS.cross_root(cohort)}/prepared/store.h5"
+            for cohort in ROOTS.cross_configs
+        ],
+    output:
+        copies=f"{PSEUDO}/scored_copies.csv",
+    log:
+        f"logs/{DATASET}/pseudo/{{cohort}}/scored_copies.log",
+    benchmark:
+        f"logs/{DATASET}/pseudo/{{cohort}}/scored_copies.tsv"
+    conda:
+        "../../envs/core.yaml"
+    script:
+        "../../scripts/find_scored_copies.py"
 
 
 rule train_student:
