@@ -251,7 +251,7 @@ def test_annotating_with_the_run_folder_uses_its_chosen_settings_as_the_explicit
     explicit["benchmark"] = {}
     (workdir / "explicit.yaml").write_text(yaml.safe_dump(explicit))
     by_hand = run_snakemake(workdir, "annotate", "--configfile", str(workdir / "explicit.yaml"),
-                            "--config", cohort, "annotate={name: by_hand}")
+                            "--config", cohort, "annotate={name: by_hand, path: diffusion}")
     assert by_hand.returncode == 0, by_hand.stdout[-4000:] + by_hand.stderr[-4000:]
 
     annotated = workdir / "results" / "annotate"

@@ -36,8 +36,10 @@ SLURM_MINIATURE = {**MINIATURE, "train": {**MINIATURE["train"], "steps": 10, "ch
 # The rules whose `resources:` declare gpu=1, their own or taken with `use rule`.
 GPU_RULES = {name for name, rule in workflow_rules().items()
              if "gpu" in rule.resources and rule.resources["gpu"].value == 1}
-# GPU rules too, but the miniature has no cohort to annotate and no label budgets for extra U-Nets.
-GPU_RULES_IN_MINIATURE = GPU_RULES - {"annotate_extract", "train_unet_budget", "predict_unet_budget"}
+# GPU rules too, but the miniature has no cohort to annotate, no label budgets for extra U-Nets and no
+# students (tests/test_benchmark.py runs those).
+GPU_RULES_IN_MINIATURE = GPU_RULES - {"annotate_extract", "train_unet_budget", "predict_unet_budget", "annotate_student",
+                                      "pseudo_extract", "train_student", "predict_student"}
 
 
 def unavailable(reason: str):
