@@ -32,7 +32,7 @@ from diffseg.data.cohort import COHORT_COLUMNS
 from diffseg.data.images import resize_mask, resize_rgb
 from diffseg.data.maps import read_maps
 from diffseg.method.ged import ged_diversity
-from diffseg.runtime.errors import ConfigError
+from diffseg.runtime.errors import ConfigError, require_positive_integers
 
 # The two teachers: DiffSeg + DenseCRF, and the fair training-free control.
 TEACHERS = ("diffseg", "otsu_crf")
@@ -71,8 +71,9 @@ class StudentSettings:
             raise ConfigError(f"student.drop_uncertain must be in [0, 1), got {self.drop_uncertain!r}")
         if not 0 < self.zoom_share <= 1:
             raise ConfigError(f"student.zoom_share must be in (0, 1], got {self.zoom_share!r}")
-        if self.zoom_views < 0 or self.max_images < 1:
-            raise ConfigError("student.zoom_views must be ≥ 0 and student.max_images ≥ 1")
+        require_positive_integers("student", self, ("max_images",))
+        if self.zoom_views < 0:
+            raise ConfigError(f"student.zoom_views must be ≥ 0, got {self.zoom_views!r}")
 
     @classmethod
     def from_section(cls, section: dict) -> StudentSettings:
@@ -105,7 +106,8 @@ def read_pseudo_labels(
         tables.append(pd.DataFrame({
             "id": fused["ids"].astype(str),
             "cohort": cohort,
-            "uncertainty": mask_uncertainty(fused["posterior"].astype(np.float32)),
+            # The control's own uncertainty; DiffSeg's is its GED diversity, read below instead.
+            "uncertainty": mask_uncertainty(fused["posterior"].astype(np.float32)) if ged_paths is None else np.nan,
             "area": labels.reshape(len(labels), -1).mean(axis=1) if len(labels) else [],
         }))
         images.append(store.images(fused["index"]) if len(labels) else np.empty((0, *labels.shape[1:], 3), np.uint8))
