@@ -4,7 +4,7 @@ from pathlib import Path
 import pandas as pd
 
 from diffseg.evaluation.breakdown import breakdown_sections
-from diffseg.evaluation.label_efficiency import read_worth
+from diffseg.evaluation.label_efficiency import read_worths
 from diffseg.evaluation.ledger import read_recorded_note
 from diffseg.evaluation.pseudo_labels import TEACHERS
 from diffseg.evaluation.selection import read_choice
@@ -74,7 +74,7 @@ with redirect_to(snakemake.log[0]):
         dev_per_step=optional_csv("dev_per_step"),
         selection=selection,
         curve=pd.read_csv(snakemake.input.curve),
-        worth=read_worth(snakemake.input.worth),
+        worths=read_worths(snakemake.input.worth),
         loss=optional_csv("loss"),
         split_by=params.split_by,
         group=params.group,

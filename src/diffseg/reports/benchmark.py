@@ -5,7 +5,7 @@ It says what each split was used for (training, choosing settings on the develop
 which candidate settings were tried there, their development Dice and which was chosen on how many
 development masks, and holds the test Table 1, the test
 images split by the cohort's kept columns (e.g. full-resolution originals apart from thumbnails), the
-label-efficiency curve with DiffSeg's place on it, DiffSeg's rows against their fair controls (on
+label-efficiency curve with the mask-free rows' places on it, DiffSeg's rows against their fair controls (on
 all test images and on each subset), how the students were taught, the tables of other cohorts segmented by this run's
 models without retraining (cross-dataset), the training curve, what each stage cost, and how the run
 was made.
@@ -13,6 +13,7 @@ was made.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import pandas as pd
@@ -20,9 +21,10 @@ import pandas as pd
 from diffseg.data.splits import DEV_SPLIT
 from diffseg.evaluation.controls import comparisons_markdown, control_comparisons
 from diffseg.evaluation.groups import group_labels
-from diffseg.evaluation.label_efficiency import Worth
+from diffseg.evaluation.label_efficiency import CHOSEN_ON_DEVELOPMENT, FULL_UNET, Worth
 from diffseg.evaluation.pseudo_labels import LEFT_OUT, STUDENT_METHODS, pseudo_label_counts
 from diffseg.evaluation.table import LABELS, compared_methods, markdown_table, summarise
+from diffseg.evaluation.verdict import verdict_markdown, verdicts
 from diffseg.reports.documents import closing_sections, document_header, markdown_sections
 
 LABEL_EFFICIENCY_FIGURE = "figures/label_efficiency.png"
@@ -190,16 +192,39 @@ def controls_sections(
     """DiffSeg's rows against their fair controls (diffseg.evaluation.controls) on all the images
     scored, then on each subset of `subsets` (column → {value: label}), each its own Holm family."""
     tables = {"DiffSeg against its fair controls": per_image}
+    for label, chosen in subset_scores(per_image, subsets).items():
+        tables[f"DiffSeg against its fair controls: {label} ({chosen['id'].nunique()} images)"] = chosen
+    sections = {heading: comparisons_markdown(control_comparisons(rows, group, n_resamples, seed))
+                for heading, rows in tables.items()}
+    return markdown_sections({heading: body for heading, body in sections.items() if body}, level=level)
+
+
+def subset_scores(per_image: pd.DataFrame, subsets: dict | None) -> dict[str, pd.DataFrame]:
+    """The scores of each subset of `subsets` (column → {value: label}) that holds an image, by label."""
+    chosen = {}
     for column, values in (subsets or {}).items():
         if column not in per_image:
             continue
         for value, label in values.items():
-            chosen = per_image[per_image[column].astype(str) == str(value)]
-            if len(chosen):
-                tables[f"DiffSeg against its fair controls: {label} ({chosen['id'].nunique()} images)"] = chosen
-    sections = {heading: comparisons_markdown(control_comparisons(rows, group, n_resamples, seed))
-                for heading, rows in tables.items()}
-    return markdown_sections({heading: body for heading, body in sections.items() if body}, level=level)
+            rows = per_image[per_image[column].astype(str) == str(value)]
+            if len(rows):
+                chosen[label] = rows
+    return chosen
+
+
+def verdict_section(
+    inputs: BenchmarkInputs, name: str, n_resamples: int, seed: int
+) -> list[str]:
+    """Whether each DiffSeg row beats the best training-free row (diffseg.evaluation.verdict) on the
+    test split, on each of its subsets and on each cross-dataset cohort; empty without DiffSeg rows."""
+    n = inputs.per_image["id"].nunique()
+    sets = {f"{name} test, all {n}": (inputs.per_image, inputs.group)}
+    for label, rows in subset_scores(inputs.per_image, inputs.subsets).items():
+        sets[f"{name} test, {label} ({rows['id'].nunique()})"] = (rows, inputs.group)
+    for other in inputs.cross:
+        sets[f"{other.cohort} test, all {other.per_image['id'].nunique()} (cross-dataset)"] = (other.per_image, other.group)
+    body = verdict_markdown(verdicts(sets, n_resamples, seed))
+    return markdown_sections({"Verdict: DiffSeg against the best training-free row": body} if body else None)
 
 
 def students_section(pseudo_labels: dict[str, pd.DataFrame], zoom_views: int, dev_summary_md: str) -> list[str]:
@@ -248,19 +273,38 @@ def cross_dataset_section(
     ]
 
 
-def label_efficiency_section(curve: pd.DataFrame, worth: Worth | None, table: pd.DataFrame) -> list[str]:
+def label_efficiency_section(
+    curve: pd.DataFrame, worths: dict[str, Worth], table: pd.DataFrame, development_masks: int = 0
+) -> list[str]:
+    """The curve's points, then each mask-free row placed on it: its Dice, its gap to the U-Net on
+    every training mask and its worth in masks. `development_masks`: the masks of the development
+    split that chose the candidate (0 without a choice), which the rows fused or taught with the
+    chosen settings used, though no network trained on them."""
     if not len(curve):
         return []
     labels = table.set_index("key")["method"]
     rows = [[str(row.masks), labels.get(row.method, row.method), _dice_cell(row.dice_mean, row.ci_low, row.ci_high)]
             for row in curve.itertuples()]
+    full = curve[curve["method"] == FULL_UNET]
+    full_masks = int(full["masks"].iloc[0]) if len(full) else None
+    gap_header = f"− {labels.get(FULL_UNET, FULL_UNET)} ({full_masks} masks) [95 % CI]" if full_masks else "gap"
+    placed = [[labels.get(method, method), "0", str(development_masks if method in CHOSEN_ON_DEVELOPMENT else 0),
+               f"{worth.dice:.3f}", _gap_cell(worth), worth.text()]
+              for method, worth in worths.items()]
+    first = next(iter(worths.values()), None)
+    notes = (
+        ["", "Each row trained without a mask is placed where the U-Net's curve of Dice against log masks (linear "
+         "between its points) reaches its Dice. Intervals are a paired bootstrap over the test images that recomputes "
+         "the curve and the row's Dice together; `<` and `>` mark a Dice below the curve's first point or above its "
+         f"last ({first.first} and {first.last} masks). No network of these rows trained on a mask, but the settings "
+         "of the fused rows and of the students' teachers were chosen on the development split's masks, counted in "
+         "their column."]
+        if first is not None else []
+    )
     placement = (
-        [f"DiffSeg + DenseCRF (0 masks), Dice {worth.dice:.3f}, is worth {worth.text()}: the number of masks at "
-         "which the U-Net's curve of Dice against log masks (linear between its points) reaches DiffSeg's Dice. "
-         "The interval is a paired bootstrap over the test images that recomputes the curve and DiffSeg's Dice "
-         f"together; `<` and `>` mark a Dice below the curve's first point or above its last ({worth.first} "
-         f"and {worth.last} masks)."]
-        if worth is not None else []
+        [*markdown_table(["Method", "training masks", "development masks that chose its settings", "Dice",
+                          gap_header, "worth [95 % CI]"], placed), *notes]
+        if placed else []
     )
     return [
         "## Label efficiency",
@@ -272,6 +316,13 @@ def label_efficiency_section(curve: pd.DataFrame, worth: Worth | None, table: pd
         *placement,
         "",
     ]
+
+
+def _gap_cell(worth: Worth) -> str:
+    """`-0.071 [-0.102, -0.041]`, or – without the U-Net on every training mask."""
+    if math.isnan(worth.gap):
+        return "–"
+    return f"{worth.gap:+.3f} [{worth.gap_low:+.3f}, {worth.gap_high:+.3f}]"
 
 
 def training_section(loss: pd.DataFrame | None) -> list[str]:
@@ -301,7 +352,7 @@ class BenchmarkInputs:
     - `stages_md`: what each stage ran (`diffseg.runtime.provenance.provenance_markdown`);
     - `dev_scores`, `dev_per_step`: the development split's scores per image and Dice per step, or None;
     - `selection`: the candidates tried on the development split, or None when there were none;
-    - `curve`, `worth`: the label-efficiency curve and DiffSeg's place on it (None: not placed);
+    - `curve`, `worths`: the label-efficiency curve and the mask-free rows' places on it, by method;
     - `loss`: the DDPM's loss per step, or None;
     - `split_by`: the cohort's kept columns, by which the test images are split into tables;
     - `group`: the column of images that are not independent, by which the training split's
@@ -327,7 +378,7 @@ class BenchmarkInputs:
     dev_per_step: pd.DataFrame | None
     selection: Selection | None
     curve: pd.DataFrame
-    worth: Worth | None
+    worths: dict[str, Worth]
     loss: pd.DataFrame | None
     split_by: list[str]
     group: str | None
@@ -354,6 +405,7 @@ def benchmark_document(inputs: BenchmarkInputs, *, dev_fraction: float, n_resamp
         *document_header(f"Benchmark {name}", run, extra),
         *protocol_section(counts, dev_fraction, inputs.group, inputs.ddpm_images),
         *selection_section(inputs.dev_per_step, inputs.table, inputs.selection),
+        *verdict_section(inputs, name, n_resamples, seed),
         f"## Table 1: the test split ({counts['test']} images)",
         "",
         *([inputs.scoring_note, ""] if inputs.scoring_note else []),
@@ -364,7 +416,8 @@ def benchmark_document(inputs: BenchmarkInputs, *, dev_fraction: float, n_resamp
         *controls_sections(inputs.per_image, inputs.group, inputs.subsets, n_resamples, seed),
         *students_section(inputs.pseudo_labels or {}, inputs.zoom_views, inputs.student_dev_md),
         *(line for other in inputs.cross for line in cross_dataset_section(other, name, n_resamples, seed, dev_scores)),
-        *label_efficiency_section(inputs.curve, inputs.worth, inputs.table),
+        *label_efficiency_section(inputs.curve, inputs.worths, inputs.table,
+                                  int(inputs.selection.chosen["dev_masks"]) if inputs.selection else 0),
         *training_section(inputs.loss),
         *markdown_sections({"Compute per stage": inputs.costs_md} if inputs.costs_md.strip() else None),
         *closing_sections(inputs.stages_md, run),

@@ -68,8 +68,13 @@ SHARED_PROTOCOL = [
     "- **Cross-dataset** (`benchmark.cross`): the run's DDPM and U-Nets, with the settings chosen on its own "
     "development split, segment the other dataset's test split without retraining.",
     "- **Label efficiency** (`unet.label_budgets`): one U-Net per budget, each trained on a seeded, nested "
-    "subset of the training masks, draws Dice against the number of masks; DiffSeg + DenseCRF (no mask) is "
-    "placed on that curve (\"worth ≈ N labelled images\", with a paired bootstrap interval).",
+    "subset of the training masks, draws Dice against the number of masks; each row trained without a mask "
+    "(DiffSeg + DenseCRF, the DiffSeg student and their controls) is placed on that curve (\"worth ≈ N "
+    "labelled images\", with a paired bootstrap interval), with its gap to the U-Net on every training mask "
+    "and the development masks that chose its settings.",
+    "- **Verdict**: each DiffSeg row against the best training-free row of the same images (and the student "
+    "against its own control), from the fair-controls comparisons, on the test split, each of its subsets and "
+    "each cross-dataset cohort, and again on the lesions over half the frame.",
     "",
 ]
 

@@ -1,0 +1,86 @@
+"""The verdict of a benchmark on constructed scores: which training-free row is the bar, when a DiffSeg
+row beats it, and what the large-lesion bin says."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from diffseg.evaluation.controls import control_comparisons
+from diffseg.evaluation.verdict import best_training_free, verdict, verdict_markdown, verdicts
+
+
+def _scores(n: int = 160, seed: int = 0, large_share: float = 0.15) -> pd.DataFrame:
+    """Per-image scores of the training-free rows, DiffSeg's rows and the control's student: DiffSeg
+    wins by 0.08 on small lesions and loses 0.2 on lesions over half the frame, missing part of them."""
+    rng = np.random.default_rng(seed)
+    truth = np.where(rng.random(n) < large_share, rng.uniform(0.5, 0.9, n), rng.uniform(0.01, 0.4, n))
+    large = truth >= 0.5
+    base = rng.uniform(0.5, 0.8, n)
+    level = {"otsu": -0.02, "otsu_crf": 0.0, "otsu_crf_student": 0.01}
+    rows = []
+    for method, shift in level.items():
+        rows += _rows(method, base + shift + rng.normal(0, 0.01, n), truth, recall=0.8, precision=0.8)
+    for method in ("diffseg_crf", "diffseg_student"):
+        dice = base + np.where(large, -0.2, 0.08) + rng.normal(0, 0.01, n)
+        rows += _rows(method, dice, truth, recall=np.where(large, 0.5, 0.85), precision=0.9)
+    return pd.DataFrame(rows)
+
+
+def _rows(method, dice, truth, recall, precision) -> list[dict]:
+    recall, precision = np.broadcast_to(recall, dice.shape), np.broadcast_to(precision, dice.shape)
+    return [{"id": f"img{i:03d}", "method": method, "dice": d, "truth_fraction": t, "recall": r, "precision": p,
+             "lesion_id": f"lesion{i // 2}"} for i, (d, t, r, p) in enumerate(zip(dice, truth, recall, precision, strict=True))]
+
+
+def test_the_bar_is_the_better_training_free_row_of_those_images():
+    scores = _scores()
+    assert best_training_free(scores) == "otsu_crf"
+    scores.loc[scores["method"] == "otsu", "dice"] += 0.1
+    assert best_training_free(scores) == "otsu"
+    assert best_training_free(scores[scores["method"] == "diffseg_crf"]) is None
+
+
+def test_a_row_beats_the_bar_by_its_holm_adjusted_comparison_and_the_large_bin_says_how_it_fails():
+    scores = _scores()
+    table = verdict("test", scores, n_resamples=300)
+    assert list(zip(table["ours"], table["control"], strict=True)) == [
+        ("diffseg_crf", "otsu_crf"), ("diffseg_student", "otsu_crf"), ("diffseg_student", "otsu_crf_student")]
+    family = control_comparisons(scores, n_resamples=300).set_index(["ours", "control"])
+    fused = table.iloc[0]
+    # The same comparison as the fair-controls table of the same images, Holm p included.
+    assert fused["p_holm"] == family.loc[("diffseg_crf", "otsu_crf"), "p_holm"]
+    assert fused["difference"] == pytest.approx(family.loc[("diffseg_crf", "otsu_crf"), "difference"])
+    large = scores[(scores["method"] == "otsu") & (scores["truth_fraction"] >= 0.5)]
+    assert fused["large_n"] == len(large) > 10
+    assert fused["large_ci_high"] < -0.15 < fused["large_difference"] + 0.1
+    assert fused["ours_recall"] == pytest.approx(0.5) and fused["control_recall"] == pytest.approx(0.8)
+    # With few large lesions DiffSeg wins overall; with many it loses, and beats nothing.
+    assert fused["difference"] > 0 and fused["beats"]
+    losing = verdict("test", _scores(large_share=0.7), n_resamples=300)
+    assert not losing["beats"].any() and (losing["difference"] < 0).all()
+
+
+def test_grouped_images_widen_the_large_bin_interval():
+    scores = _scores(n=200)
+    alone = verdict("test", scores, n_resamples=500).iloc[0]
+    grouped = verdict("test", scores, group="lesion_id", n_resamples=500).iloc[0]
+    assert grouped["large_difference"] == pytest.approx(alone["large_difference"])
+    assert grouped["large_ci_high"] - grouped["large_ci_low"] > alone["large_ci_high"] - alone["large_ci_low"]
+
+
+def test_the_verdicts_of_several_sets_read_as_one_table():
+    scores = _scores()
+    no_large = scores[scores["truth_fraction"] < 0.5]
+    without_student = scores[~scores["method"].str.contains("student")]
+    table = verdicts({"all": (scores, None), "small": (no_large, None), "no student": (without_student, None),
+                      "nothing": (scores[scores["method"] == "otsu"], None)}, n_resamples=200, seed=0)
+    assert table["images"].tolist() == ["all"] * 3 + ["small"] * 3 + ["no student"]
+    markdown = verdict_markdown(table)
+    lines = markdown.splitlines()
+    assert lines[0].startswith("| images | DiffSeg row | control |") and "≥ 50 %: n" in lines[0]
+    small = [line for line in lines if line.startswith("| small | DiffSeg + DenseCRF")][0]
+    assert "| yes | 0 | – | – | – |" in small
+    assert "Holm p < 0.05" in markdown
+    assert verdict_markdown(verdicts({}, 10, 0)) == ""
