@@ -1,13 +1,13 @@
-# Snakemake glue: decode a cohort to annotate into a store at the model's resolution, split `predict`.
+# Snakemake glue: decode a cohort to annotate into a store at the resolution of what segments it, split `predict`.
 from diffseg.data.store import write_store
-from diffseg.reports.annotation import model_image_size, predict_cohort
+from diffseg.reports.annotation import predict_cohort
 from diffseg.runtime.atomic import write_csv
 from diffseg.runtime.logs import redirect_to
 
 with redirect_to(snakemake.log[0]) as log:
     cohort = predict_cohort(snakemake.input.images)
-    size = model_image_size(snakemake.input.model)
     params = snakemake.params
+    size = params.size
     manifest, skipped = write_store(
         snakemake.output.store, cohort, size, "annotate", on_bad_image=params.on_bad_image, min_side=params.min_side
     )

@@ -7,6 +7,7 @@ reading, the command line's short keys and the messages a user sees when a model
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 
 import pytest
@@ -29,7 +30,7 @@ def _run_folder(tmp_path, candidates=None, chosen=None):
     folder = tmp_path / "results" / "bench"
     (folder / "model" / "ema").mkdir(parents=True)
     (folder / "model" / "ema" / "config.json").write_text('{"sample_size": 32}')
-    config = {"dataset": {"name": "bench"}, "model": {"preset": "tiny", "checkpoint": None},
+    config = {"dataset": {"name": "bench", "size": 48}, "model": {"preset": "tiny", "checkpoint": None},
               "semantics": {"a": "healthy", "b": "lesion"}, "extraction": {"steps": [60, 150], "draws": 2},
               "difference": {"reduce": "abs_mean"}, "threshold": {"method": "otsu", "component": "all"},
               "crf": {"bilateral_sxy": 80, "colour_weight": 0}, "otsu": {"smooth_sigma": 0.03},
@@ -78,6 +79,18 @@ def test_annotation_takes_the_runs_student_when_it_has_one_unless_told_otherwise
     assert run.student == str(student) and run.uses_student("auto") and run.uses_student("student")
     assert not run.uses_student("diffusion") and "(model " in run.describe("diffusion")
     assert run.describe("auto").startswith(f"the DiffSeg student of the run {run.folder} ({student}")
+
+
+def test_the_student_path_prepares_at_the_students_size_and_needs_no_ddpm(tmp_path):
+    run = TrainedRun.from_folder(_run_folder(tmp_path))
+    assert run.annotation_model("auto") == run.model and run.image_size("auto") == 32  # the DDPM's sample_size
+    student = run.folder / "student" / "diffseg" / "model.pt"
+    student.parent.mkdir(parents=True)
+    student.write_bytes(b"weights")
+    shutil.rmtree(run.folder / "model")
+    assert run.annotation_model("auto") == str(student) and run.image_size("auto") == 48  # the run's dataset.size
+    with pytest.raises(ConfigError, match="no trained model in"):
+        run.image_size("diffusion")
 
 
 @pytest.mark.parametrize("break_it, message", [

@@ -19,6 +19,7 @@ from pathlib import Path
 import yaml
 
 from diffseg.evaluation.selection import read_choice
+from diffseg.reports.annotation import model_image_size
 from diffseg.roots import merged_config
 from diffseg.runtime.errors import ConfigError
 
@@ -114,6 +115,18 @@ class TrainedRun:
                 "student.enabled (config/README.md, `student`), or use annotate.path 'diffusion'"
             )
         return path != "diffusion" and self.student is not None
+
+    def annotation_model(self, path: str = "auto") -> str:
+        """What segments a cohort annotated on `path` (annotate.path): the student's weights, or the
+        DDPM folder, which must hold a trained model."""
+        return self.student if self.uses_student(path) else self.require_model()
+
+    def image_size(self, path: str = "auto") -> int:
+        """The square size a cohort annotated on `path` is prepared at: the student's, the run's
+        dataset.size (its pseudo-labels were made and it trained at that size), or the DDPM's own."""
+        if self.uses_student(path):
+            return int(self.config["dataset"]["size"])
+        return model_image_size(self.require_model())
 
     def annotation_config(self, config: Mapping) -> dict:
         """`config` (the annotation's own) with the method's sections replaced, whole, by this run's (a

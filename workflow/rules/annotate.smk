@@ -11,7 +11,8 @@ rule annotate:
 checkpoint annotate_prepare:
     input:
         images=annotation_cohort_folder,
-        model=trained_model,
+        # The student on its path (annotate.path), else the DDPM: the store is made at its size.
+        model=annotation_model,
     output:
         store="results/annotate/{cohort}/prepared/store.h5",
         manifest="results/annotate/{cohort}/prepared/manifest.csv",
@@ -25,6 +26,7 @@ checkpoint annotate_prepare:
     params:
         # Another folder under the same name is another cohort: the store is rebuilt for it.
         cohort=annotation_cohort_folder,
+        size=annotation_image_size,
         on_bad_image=annotation_setting("dataset", "on_bad_image"),
         min_side=annotation_setting("dataset", "min_side"),
     script:

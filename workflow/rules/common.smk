@@ -307,6 +307,16 @@ def annotation_setting(*keys):
     return lookup
 
 
+def annotation_model(wildcards):
+    """What segments the cohort on annotate.path: the run's student, or its DDPM (trained beforehand)."""
+    return annotation_run().annotation_model(config["annotate"]["path"])
+
+
+def annotation_image_size(wildcards):
+    """The size the cohort is prepared at: that of what segments it (annotation_model)."""
+    return annotation_run().image_size(config["annotate"]["path"])
+
+
 ANNOTATION = "results/annotate/{cohort}"
 STUDENT_ANNOTATION = "results/annotate/{cohort}/student"
 
