@@ -91,7 +91,8 @@ def verdict_markdown(table: pd.DataFrame) -> str:
     notes = ["", "Each DiffSeg row against the training-free row with the higher mean Dice on those images (the "
              "student also against its own control): the paired difference in Dice, its percentile bootstrap CI "
              "and Holm-adjusted p, as in the fair-controls table of the same images; it beats the control when "
-             f"the difference is positive at Holm p < {SIGNIFICANCE}. The last columns compare the same two rows "
+             f"the difference is positive at Holm p < {SIGNIFICANCE} (Table 1's p (Holm) of the same pair can differ: "
+             "its family is every row against DiffSeg + DenseCRF). The last columns compare the same two rows "
              f"on the images whose true lesion covers {LARGE_BIN} of the frame: a negative difference with a "
              "lower Recall means the DiffSeg masks miss part of the large lesions; with a lower Precision, that "
              "they spill beyond them."]
