@@ -179,6 +179,7 @@ def test_the_document_says_what_was_chosen_on_what(benchmarked, chosen):
                     "### Test images by `img_kind`", "## Cross-dataset: the bench models on other (6 test images)",
                     "### Test images by `dx`", "### Dice by lesion size",
                     "### Empty and frame-covering masks", "## Label efficiency", "## Training curve",
+                    "## Verdict: DiffSeg against the best training-free row",
                     "## Compute per stage", "| training and test | **all stages** |",
                     "## Code that computed each stage", "## Configuration"):
         assert heading in document
@@ -293,6 +294,13 @@ def test_the_students_learn_from_unscored_images_with_the_chosen_settings_and_se
     document = (benchmarked / "benchmark.md").read_text()
     assert "## Self-training: the students" in document and "### DiffSeg against its fair controls" in document
     assert "DiffSeg student | Training-free (Otsu) + DenseCRF, student |" in document
+    # The verdict names the student against the best training-free row and its own control, on the test
+    # split and the cross cohort; label efficiency places it, counting the development masks that chose
+    # its teacher's settings.
+    for images in ("bench test, all 10", "other test, all 6 (cross-dataset)"):
+        assert f"| {images} | DiffSeg student | Training-free (Otsu) + DenseCRF, student |" in document
+    dev_masks = yaml.safe_load((benchmarked / "selection" / "chosen.yaml").read_text())["dev_masks"]
+    assert f"| DiffSeg student | 0 | {dev_masks} |" in document and "| Training-free (Otsu) | 0 | 0 |" in document
 
 
 def test_annotating_with_a_run_that_has_a_student_uses_the_student(benchmarked, isic_sample):
