@@ -299,6 +299,15 @@ def test_the_students_learn_from_unscored_images_with_the_chosen_settings_and_se
     # its teacher's settings.
     for images in ("bench test, all 10", "other test, all 6 (cross-dataset)"):
         assert f"| {images} | DiffSeg student | Training-free (Otsu) + DenseCRF, student |" in document
+    # Its cells are those of the fair-controls table of the same images: one comparison, one Holm family.
+    verdict_row = next(line for line in document.splitlines()
+                       if line.startswith("| bench test, all 10 | DiffSeg + DenseCRF |")).split(" | ")
+    control, difference, p_holm = verdict_row[2], verdict_row[4], verdict_row[5]
+    controls_section = document[document.index("## DiffSeg against its fair controls"):]
+    assert f"| DiffSeg + DenseCRF | {control} | 10 |" in controls_section
+    controls_row = next(line for line in controls_section.splitlines()
+                        if line.startswith(f"| DiffSeg + DenseCRF | {control} | 10 |")).split(" | ")
+    assert (controls_row[5], controls_row[7].rstrip(" |")) == (difference, p_holm)
     dev_masks = yaml.safe_load((benchmarked / "selection" / "chosen.yaml").read_text())["dev_masks"]
     assert f"| DiffSeg student | 0 | {dev_masks} |" in document and "| Training-free (Otsu) | 0 | 0 |" in document
 

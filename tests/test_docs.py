@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import sys
+from dataclasses import replace
 
 import pytest
 
@@ -199,6 +200,56 @@ def test_readme_benchmark_table_comes_from_the_benchmark_page():
     assert ("does **not** beat the best training-free row, Training-free (Otsu) + DenseCRF (-0.150 Dice, "
             "p = 3e-06) and is") in verdict(columns[2])
     assert "predates" not in verdict(columns[2])
+
+
+def test_a_document_with_a_verdict_gives_its_fair_controls_p_and_its_placement_table_the_worth():
+    """A benchmark document written with the verdict section and the placement table: the README takes the
+    verdict's Holm p (the fair-controls family) for DiffSeg + DenseCRF against the best training-free row,
+    not Table 1's, and the worth from DiffSeg + DenseCRF's row of the placement table."""
+    from diffseg.reports.benchmark_docs import benchmark_page
+    from diffseg.reports.expectations import (
+        FairVerdict,
+        benchmark_columns,
+        fair_verdicts,
+        verdict,
+        worth_text,
+    )
+
+    document = _run_document("benchmark_ham10000", "0.500 ± 0.1 [0.480, 0.520]", "0.800 ± 0.1 [0.780, 0.820]",
+                             "-0.300", "0.03", control="0.760 ± 0.1 [0.740, 0.780]")
+    # Table 1's Holm p of the control is 3e-06; the verdict's own family gives other p-values.
+    verdict_table = "\n".join([
+        "## Verdict: DiffSeg against the best training-free row", "",
+        "| images | DiffSeg row | control | n | difference [95 % CI] | p (Holm) | beats it |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+        "| benchmark_ham10000 test, all 150 | DiffSeg + DenseCRF | Training-free (Otsu) + DenseCRF | 150 | "
+        "-0.150 [-0.200, -0.100] | 0.07 | no |",
+        "| benchmark_ham10000 test, all 150 | DiffSeg student | Training-free (Otsu) + DenseCRF | 150 | "
+        "+0.050 [+0.010, +0.090] | 0.001 | yes |",
+        "| other test, all 150 (cross-dataset) | DiffSeg + DenseCRF | Training-free (Otsu) + DenseCRF | 150 | "
+        "-0.150 [-0.200, -0.100] | 0.0004 | no |", "", ""])
+    placement = "\n".join([
+        "## Label efficiency", "", "| Training masks | Method | Dice [95 % CI] |", "| --- | --- | --- |",
+        "| 10 | Supervised U-Net, 10 masks | 0.500 [0.400, 0.600] |", "",
+        "| Method | training masks | development masks that chose its settings | Dice | gap | worth [95 % CI] |",
+        "| --- | --- | --- | --- | --- | --- |",
+        "| DiffSeg + DenseCRF | 0 | 193 | 0.800 | -0.050 [-0.080, -0.020] | ≈ 154 labelled images [95 % CI 83, 334] |",
+        "| DiffSeg student | 0 | 193 | 0.790 | -0.060 [-0.090, -0.030] | ≈ 120 labelled images [95 % CI 60, 300] |",
+        "", ""])
+    old_worth = document[document.index("## Label efficiency"):document.index("## Configuration")]
+    document = document.replace("## Table 1: the test split", verdict_table + "## Table 1: the test split")
+    document = document.replace(old_worth, placement)
+    assert fair_verdicts(document) == {"benchmark_ham10000 test, all 150": FairVerdict(0.07, False),
+                                       "other test, all 150 (cross-dataset)": FairVerdict(0.0004, False)}
+    assert worth_text(document) == "≈ 154 labelled images [95 % CI 83, 334]"
+    test, cross = benchmark_columns(benchmark_page({"benchmark_ham10000": document}, "benchmark"))
+    assert (test.fair_p, cross.fair_p, test.worth) == (0.07, 0.0004, "≈ 154 labelled images [95 % CI 83, 334]")
+    assert "does **not** beat the best training-free row" in verdict(test) and "p = 0.07)" in verdict(test)
+    assert "does **not** beat the best training-free row" in verdict(cross) and "(-0.150 Dice, p = 0.0004)" in verdict(cross)
+    # The verdict's word decides, even where Table 1's difference and p alone would not agree.
+    assert replace(cross, fair=FairVerdict(0.0004, True)).beats_best_training_free()
+    assert not replace(cross, fair=None).beats_best_training_free()  # Table 1: -0.150
+    assert fair_verdicts(_run_document("x", "0.5 ± 0.1 [0.4, 0.6]", "0.6 ± 0.1 [0.5, 0.7]", "-0.1", "0.1")) == {}
 
 
 def test_a_real_data_run_gives_a_column_for_its_test_split_and_each_subset():

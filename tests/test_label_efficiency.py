@@ -131,6 +131,11 @@ def test_the_worths_survive_their_csv_censored_values_included(tmp_path):
     _, worths = label_efficiency(scores, full_masks=300, n_resamples=100, seed=0)
     worth_table(worths).to_csv(tmp_path / "worth.csv", index=False)
     assert read_worths(tmp_path / "worth.csv") == worths
+    # Without the U-Net on every mask there is no gap: NaN, which survives as NaN.
+    _, gapless = label_efficiency(scores.assign(method=scores["method"].replace("unet", "unet_300")), 300, 100, 0)
+    assert math.isnan(gapless["diffseg_crf"].gap)
+    worth_table(gapless).to_csv(tmp_path / "gapless.csv", index=False)
+    pd.testing.assert_frame_equal(worth_table(read_worths(tmp_path / "gapless.csv")), worth_table(gapless))
     worth_table({}).to_csv(tmp_path / "none.csv", index=False)
     assert read_worths(tmp_path / "none.csv") == {}
 

@@ -125,7 +125,11 @@ class TrainedRun:
         """The square size a cohort annotated on `path` is prepared at: the student's, the run's
         dataset.size (its pseudo-labels were made and it trained at that size), or the DDPM's own."""
         if self.uses_student(path):
-            return int(self.config["dataset"]["size"])
+            size = self.config["dataset"].get("size")
+            if not isinstance(size, int) or size < 1:
+                raise ConfigError(f"{self.folder / RUN_CONFIG}: dataset.size should be the student's positive "
+                                  f"image size, found {size!r}")
+            return size
         return model_image_size(self.require_model())
 
     def annotation_config(self, config: Mapping) -> dict:

@@ -309,12 +309,18 @@ def annotation_setting(*keys):
 
 def annotation_model(wildcards):
     """What segments the cohort on annotate.path: the run's student, or its DDPM (trained beforehand)."""
-    return annotation_run().annotation_model(config["annotate"]["path"])
+    try:
+        return annotation_run().annotation_model(config["annotate"]["path"])
+    except ConfigError as error:
+        raise WorkflowError(str(error))
 
 
 def annotation_image_size(wildcards):
     """The size the cohort is prepared at: that of what segments it (annotation_model)."""
-    return annotation_run().image_size(config["annotate"]["path"])
+    try:
+        return annotation_run().image_size(config["annotate"]["path"])
+    except ConfigError as error:
+        raise WorkflowError(str(error))
 
 
 ANNOTATION = "results/annotate/{cohort}"

@@ -293,12 +293,12 @@ def label_efficiency_section(
               for method, worth in worths.items()]
     first = next(iter(worths.values()), None)
     notes = (
-        ["", "Each row trained without a mask is placed where the U-Net's curve of Dice against log masks (linear "
+        ["", "Each mask-free row is placed where the U-Net's curve of Dice against log masks (linear "
          "between its points) reaches its Dice. Intervals are a paired bootstrap over the test images that recomputes "
          "the curve and the row's Dice together; `<` and `>` mark a Dice below the curve's first point or above its "
          f"last ({first.first} and {first.last} masks). No network of these rows trained on a mask, but the settings "
          "of the fused rows and of the students' teachers were chosen on the development split's masks, counted in "
-         "their column."]
+         "their column. Every point and row is scored on the same test images (those all of them scored)."]
         if first is not None else []
     )
     placement = (

@@ -36,7 +36,7 @@ def label_efficiency_figure(curve: pd.DataFrame, references: pd.DataFrame, worth
         ax.axhline(row["dice_mean"], color=colour, linestyle="--", label=f"{row['method']} (0 masks)")
         worth = worths.get(row["key"])
         if worth is not None and math.isfinite(worth.estimate):
-            ax.axvline(worth.estimate, color=colour, linestyle=":", label=f"worth {worth.text()}")
+            ax.axvline(worth.estimate, color=colour, linestyle=":", label=f"{row['method']}: worth {worth.text()}")
     ax.set_xscale("log")
     ax.set_xlabel("training masks (log scale)")
     ax.set_ylabel("Dice (mean over the test images)")
