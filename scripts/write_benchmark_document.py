@@ -46,6 +46,7 @@ with redirect_to(snakemake.log[0]):
             breakdown_sections(size_bins, coverage) | subsets_section(read(subsets)),
             splits["group"],
             read_recorded_note(scoring),
+            splits.get("subsets"),
         )
         for (cohort, splits), table, scores, size_bins, coverage, subsets, scoring in zip(
             params.cross.items(),

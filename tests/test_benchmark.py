@@ -59,7 +59,8 @@ def benchmarked(isic_sample, tmp_path_factory):
     linked_sample(isic_sample, workdir / "unlabelled", N_UNLABELLED, start=N_TRAIN + N_TEST + N_CROSS + 5)
     cross = {"images": str(workdir / "other" / "images"), "masks": str(workdir / "other" / "masks"),
              "splits": {"csv": str(workdir / "other" / "manifest.csv"), "column": "suggested_split",
-                        "train": "train", "test": "val", "group": "lesion_id", "keep": ["dx"]}}
+                        "train": "train", "test": "val", "group": "lesion_id", "keep": ["dx"],
+                        "subsets": {"dx": {"mel": "melanomas"}}}}
     config = {
         "dataset": {"name": "bench", "source": "folder", "size": 32, "dev_fraction": 0.25,
                     "folder": {"images": str(images), "masks": str(masks),
@@ -297,7 +298,7 @@ def test_the_students_learn_from_unscored_images_with_the_chosen_settings_and_se
     # The verdict names the student against the best training-free row and its own control, on the test
     # split and the cross cohort; label efficiency places it, counting the development masks that chose
     # its teacher's settings.
-    for images in ("bench test, all 10", "other test, all 6 (cross-dataset)"):
+    for images in ("bench test, all 10", "other test, all 6 (cross-dataset)", "other test, melanomas (3, cross-dataset)"):
         assert f"| {images} | DiffSeg student | Training-free (Otsu) + DenseCRF, student |" in document
     # Its cells are those of the fair-controls table of the same images: one comparison, one Holm family.
     verdict_row = next(line for line in document.splitlines()

@@ -184,6 +184,7 @@ class CrossDataset:
     sections: dict[str, str] | None = None
     group: str | None = None  # the cohort's column of images that are not independent (lesion_id)
     scoring_note: str = ""  # how many times the cohort's test split had been scored before (ledger)
+    subsets: dict | None = None  # the cohort's subsets (column → {value: label}), compared with the controls apart
 
 
 def controls_sections(
@@ -223,6 +224,8 @@ def verdict_section(
         sets[f"{name} test, {label} ({rows['id'].nunique()})"] = (rows, inputs.group)
     for other in inputs.cross:
         sets[f"{other.cohort} test, all {other.per_image['id'].nunique()} (cross-dataset)"] = (other.per_image, other.group)
+        for label, rows in subset_scores(other.per_image, other.subsets).items():
+            sets[f"{other.cohort} test, {label} ({rows['id'].nunique()}, cross-dataset)"] = (rows, other.group)
     body = verdict_markdown(verdicts(sets, n_resamples, seed))
     return markdown_sections({"Verdict: DiffSeg against the best training-free row": body} if body else None)
 
@@ -269,7 +272,7 @@ def cross_dataset_section(
         "",
         *subgroup_tables(cross.per_image, cross.split_by, n_resamples, seed, dev_scores, cross.group),
         *markdown_sections(cross.sections, level=3),
-        *controls_sections(cross.per_image, cross.group, None, n_resamples, seed),
+        *controls_sections(cross.per_image, cross.group, cross.subsets, n_resamples, seed),
     ]
 
 
