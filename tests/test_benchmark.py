@@ -294,12 +294,12 @@ def test_the_students_learn_from_unscored_images_with_the_chosen_settings_and_se
     assert list(summary["key"]) == ["diffseg_student", "otsu_crf_student"]
     document = (benchmarked / "benchmark.md").read_text()
     assert "## Self-training: the students" in document and "### DiffSeg against its fair controls" in document
-    assert "DiffSeg student | Training-free (Otsu) + DenseCRF, student |" in document
+    assert "DiffSeg student | Otsu + DenseCRF student |" in document
     # The verdict names the student against the best training-free row and its own control, on the test
     # split and the cross cohort; label efficiency places it, counting the development masks that chose
     # its teacher's settings.
     for images in ("bench test, all 10", "other test, all 6 (cross-dataset)", "other test, melanomas (3, cross-dataset)"):
-        assert f"| {images} | DiffSeg student | Training-free (Otsu) + DenseCRF, student |" in document
+        assert f"| {images} | DiffSeg student | Otsu + DenseCRF student |" in document
     # Its cells are those of the fair-controls table of the same images: one comparison, one Holm family.
     verdict_row = next(line for line in document.splitlines()
                        if line.startswith("| bench test, all 10 | DiffSeg + DenseCRF |")).split(" | ")

@@ -220,14 +220,14 @@ def test_a_document_with_a_verdict_gives_its_fair_controls_p_and_its_placement_t
     # Table 1's Holm p of the control is 3e-06; the verdict's own family gives other p-values.
     verdict_table = "\n".join([
         "## Verdict: DiffSeg against the best training-free row", "",
-        "| images | DiffSeg row | control | n | difference [95 % CI] | p (Holm) | beats it |",
+        "| images | DiffSeg row | control | n | DiffSeg row − control [95 % CI] | p (Holm) | beats it |",
         "| --- | --- | --- | --- | --- | --- | --- |",
         "| benchmark_ham10000 test, all 150 | DiffSeg + DenseCRF | Training-free (Otsu) + DenseCRF | 150 | "
         "-0.150 [-0.200, -0.100] | 0.07 | no |",
         "| benchmark_ham10000 test, all 150 | DiffSeg student | Training-free (Otsu) + DenseCRF | 150 | "
         "+0.050 [+0.010, +0.090] | 0.001 | yes |",
         "| other test, all 150 (cross-dataset) | DiffSeg + DenseCRF | Training-free (Otsu) + DenseCRF | 150 | "
-        "-0.150 [-0.200, -0.100] | 0.0004 | no |", "", ""])
+        "-0.150 [-0.200, -0.100] | 0.0004 | worse |", "", ""])
     placement = "\n".join([
         "## Label efficiency", "", "| Training masks | Method | Dice [95 % CI] |", "| --- | --- | --- |",
         "| 10 | Supervised U-Net, 10 masks | 0.500 [0.400, 0.600] |", "",

@@ -60,6 +60,7 @@ def test_a_row_beats_the_bar_by_its_holm_adjusted_comparison_and_the_large_bin_s
     assert fused["difference"] > 0 and fused["beats"]
     losing = verdict("test", _scores(large_share=0.7), n_resamples=300)
     assert not losing["beats"].any() and (losing["difference"] < 0).all()
+    assert losing.loc[0, "outcome"] == "worse" and fused["outcome"] == "yes"
 
 
 def test_grouped_images_widen_the_large_bin_interval():

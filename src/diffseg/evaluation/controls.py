@@ -64,7 +64,8 @@ def comparisons_markdown(table: pd.DataFrame) -> str:
              f"{row['control_dice']:.3f}", f"{row['difference']:+.3f} [{row['ci_low']:+.3f}, {row['ci_high']:+.3f}]",
              p_value_text(row["p"]), p_value_text(row["p_holm"])]
             for _, row in table.iterrows()]
-    header = ["DiffSeg row", "control", "n", "Dice", "control's Dice", "difference [95 % CI]", "p (Wilcoxon)", "p (Holm)"]
+    header = ["DiffSeg row", "control", "n", "Dice", "control's Dice", "DiffSeg row − control [95 % CI]", "p (Wilcoxon)",
+              "p (Holm)"]
     notes = ["", "Paired per-image Dice of each DiffSeg row against a control on the images both scored: the "
              "mean difference with its percentile bootstrap CI, the two-sided Wilcoxon signed-rank test and its "
              "p-value Holm-adjusted over the rows of this table."]

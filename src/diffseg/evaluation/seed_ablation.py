@@ -106,8 +106,8 @@ def seed_section(table: pd.DataFrame, source: str) -> list[str]:
     return [
         "## What the diffusion maps add: the colour model's seeds",
         "",
-        f"Written from `{source}` (`benchmarks/seed_ablation.py`). The chosen candidate's "
-        f"(`{vote['candidate']}`) DenseCRF with "
+        f"Written from `{source}` (`benchmarks/seed_ablation.py`). The DenseCRF of candidate "
+        f"`{vote['candidate']}` (the one chosen when this study was run) with "
         f"the colour model (`crf.colour_weight`, docs/method.md §5) fuses each of the {int(vote['n'])} "
         f"development images of {vote['benchmark']} from a seed: the run's own mean-mask vote, or a "
         "disc centred in the frame (lesion within the first radius, skin beyond the second, as fractions "

@@ -35,7 +35,8 @@ TRAINING_FREE = ("otsu", "otsu_crf")
 LABELS = {
     "otsu": "Training-free (Otsu)",
     "otsu_crf": "Training-free (Otsu) + DenseCRF",
-    "otsu_crf_student": "Training-free (Otsu) + DenseCRF, student",
+    # Not training-free: a U-Net trained on the fair control's masks (its pseudo-labels), no ground truth.
+    "otsu_crf_student": "Otsu + DenseCRF student",
     "unet": "Supervised U-Net",
     "best_step": "DiffSeg best single step",
     "diffseg_mean": "DiffSeg mean-mask vote",

@@ -81,7 +81,8 @@ def protocol_section(
         *([ddpm_images] if ddpm_images else []),
         dev,
         f"- **Test split**: {counts['test']} images, the official test (or validation) split, never used "
-        "to choose anything. Every row is scored on the same images (paired), each at its original "
+        "to choose among this run's candidates; the scorings of it before this one, after some of which the "
+        "design was revised, are counted above its Table 1 (ledger). Every row is scored on the same images (paired), each at its original "
         "resolution against its original mask.",
         "",
     ]

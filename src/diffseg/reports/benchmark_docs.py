@@ -59,7 +59,8 @@ SHARED_PROTOCOL = [
     "to the first listed; `results/<name>/selection/chosen.yaml`), and Table 1's best single step is the "
     "chosen settings' step with the best development Dice.",
     "- **Test split** (the official test or validation split): segmented with the chosen candidate only and "
-    "never used to choose anything. Every row is scored on the same images (paired), each at its original "
+    "never used to choose among the run's candidates; each run's Table 1 counts the scorings of its test split "
+    "before this one (`docs/ledger.csv`), after some of which the design was revised. Every row is scored on the same images (paired), each at its original "
     "resolution against its original mask.",
     "- **Statistics**: mean Dice with its 95 % percentile bootstrap CI; two-sided Wilcoxon signed-rank tests "
     "of the paired per-image Dice against DiffSeg + DenseCRF, Holm-adjusted over a table's comparisons. "
