@@ -85,3 +85,17 @@ def test_the_verdicts_of_several_sets_read_as_one_table():
     assert "| yes | 0 | – | – | – |" in small
     assert "Holm p < 0.05" in markdown
     assert verdict_markdown(verdicts({}, 10, 0)) == ""
+
+
+def test_a_subset_that_is_one_kind_of_image_is_named_as_such():
+    from diffseg.reports.benchmark import same_images_notes
+
+    scores = _scores(n=10).assign(kind=lambda frame: frame["id"].str[-1].astype(int) % 2)
+    scores["seen"] = scores["kind"]  # the seen images are exactly one kind
+    subsets = {"seen": {"0": "never seen", "1": "seen"}}
+    notes = same_images_notes(scores, subsets, ["kind", "seen"])
+    assert notes == ["The 5 images never seen are exactly those with `kind` = 0: what sets their Dice apart "
+                     "may come from either.", "The 5 images seen are exactly those with `kind` = 1: what sets "
+                     "their Dice apart may come from either."]
+    scores.loc[scores["id"] == "img000", "kind"] = 1
+    assert same_images_notes(scores, subsets, ["kind", "seen"]) == []

@@ -228,7 +228,28 @@ def verdict_section(
         for label, rows in subset_scores(other.per_image, other.subsets).items():
             sets[f"{other.cohort} test, {label} ({rows['id'].nunique()}, cross-dataset)"] = (rows, other.group)
     body = verdict_markdown(verdicts(sets, n_resamples, seed))
+    notes = same_images_notes(inputs.per_image, inputs.subsets, inputs.split_by)
+    body = body + "\n" + " ".join(notes) + "\n" if body and notes else body
     return markdown_sections({"Verdict: DiffSeg against the best training-free row": body} if body else None)
+
+
+def same_images_notes(per_image: pd.DataFrame, subsets: dict | None, columns: list[str]) -> list[str]:
+    """A sentence for each subset whose images are exactly those of one value of another kept column
+    (the 52 ISIC images never used for any choice are its 52 thumbnails): what sets it apart from the
+    rest is then both, and its Dice cannot say which one matters."""
+    images = per_image.drop_duplicates("id")
+    notes = []
+    for column, values in (subsets or {}).items():
+        for value, label in values.items():
+            if column not in images:
+                continue
+            ids = set(images.loc[images[column].astype(str) == str(value), "id"])
+            for other in (name for name in columns if name != column and name in images):
+                for other_value, rows in images.groupby(other):
+                    if ids and ids == set(rows["id"]):
+                        notes.append(f"The {len(ids)} images {label} are exactly those with `{other}` = "
+                                     f"{other_value}: what sets their Dice apart may come from either.")
+    return notes
 
 
 def students_section(pseudo_labels: dict[str, pd.DataFrame], zoom_views: int, dev_summary_md: str) -> list[str]:
