@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import h5py
@@ -23,7 +24,7 @@ from PIL import Image
 from test_resume import kill_when, start, unlock_if_stale
 
 from diffseg.runtime.atomic import atomic_path, temporaries
-from diffseg.runtime.run_start import sweep_killed_writes
+from diffseg.runtime.run_start import QUIET_FOR_S, sweep_killed_writes
 
 from conftest import REPO, miniature_workdir, run_snakemake, snakemake_command
 
@@ -141,11 +142,17 @@ with atomic_path(sys.argv[1]) as tmp, open(tmp, "w") as handle:
 """
 
 
-def killed_writer(target: Path) -> None:
-    """A real writer of `target`, killed with SIGKILL mid-write."""
+def live_writer(target: Path) -> subprocess.Popen:
+    """A real writer of `target`, mid-write (it sleeps a minute before finishing)."""
     writer = subprocess.Popen([sys.executable, "-c", WRITER, str(target)], stdout=subprocess.PIPE, text=True,
                               env={**os.environ, "PYTHONPATH": str(REPO / "src")})  # fmt: skip
     assert writer.stdout.readline().strip() == "writing"
+    return writer
+
+
+def killed_writer(target: Path) -> None:
+    """A real writer of `target`, killed with SIGKILL mid-write."""
+    writer = live_writer(target)
     writer.send_signal(signal.SIGKILL)
     writer.wait()
 
@@ -165,7 +172,7 @@ def test_a_killed_writer_leaves_only_a_temporary_that_the_sweep_removes(tmp_path
     own = tmp_path / ".snakemake" / "locks" / "0.output.lock"
     own.parent.mkdir(parents=True)
     own.write_text("results/mini/diffs/shard-0000.h5\n")
-    assert sweep_killed_writes(results, own.parent, [own]) == litter
+    assert sweep_killed_writes(results, own.parent, [own]) == litter  # its writer is gone: at once
     assert temporaries(results) == []
     assert done.read_text() == "finished" and (results / "mini" / ".keep").exists()
 
@@ -180,3 +187,32 @@ def test_the_sweep_waits_while_another_run_holds_locks(tmp_path):
     assert sweep_killed_writes(results, locks, [locks / "1.output.lock"]) == []
     assert sweep_killed_writes(results, locks, []) == [], "--nolock: another run cannot be ruled out"
     assert len(temporaries(results)) == 1, "a write of another live run must not be removed"
+
+
+def test_a_live_writers_temporary_survives_a_sweep_that_finds_no_other_lock(tmp_path):
+    """Snakemake removes the whole locks folder when any run ends, so a run still writing can hold no
+    lock file: its writer's temporary is left while the writer lives. One whose writer cannot be told
+    (another node's, or a name without it) waits until nothing has written to it for QUIET_FOR_S,
+    judged inside a folder by its newest file."""
+    results = tmp_path / "results"
+    writer = live_writer(results / "mini" / "diffs" / "shard-0001.h5")
+    try:
+        elsewhere = results / "mini" / "crf" / ".shard-0001.h5.node-7~4242.abcd1234.tmp.h5"
+        elsewhere.parent.mkdir(parents=True)
+        elsewhere.write_bytes(b"another node's write in progress")
+        quiet_folder = results / "mini" / "model" / ".ema.node-7~4242.tmpabcd1234"
+        (quiet_folder / "weights").mkdir(parents=True)
+        (quiet_folder / "weights" / "w.bin").write_bytes(b"w")
+        an_hour_ago = time.time() - QUIET_FOR_S - 1
+        for path in (quiet_folder, quiet_folder / "weights", quiet_folder / "weights" / "w.bin"):
+            os.utime(path, (an_hour_ago, an_hour_ago))
+        own = tmp_path / "locks" / "1.output.lock"
+        own.parent.mkdir()
+        own.write_text("results/mini\n")
+        assert sweep_killed_writes(results, own.parent, [own]) == [quiet_folder]
+        assert sorted(path.parent.name for path in temporaries(results)) == ["crf", "diffs"]
+    finally:
+        writer.kill()
+        writer.wait()
+    left_by_the_writer = [path for path in temporaries(results) if path.parent.name == "diffs"]
+    assert len(left_by_the_writer) == 1 and sweep_killed_writes(results, own.parent, [own]) == left_by_the_writer

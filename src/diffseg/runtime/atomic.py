@@ -2,8 +2,9 @@
 
 A run killed mid-write then leaves no half-written file under the final name, so neither
 Snakemake nor a later stage can mistake it for a finished output; the temporaries it leaves behind
-(`.name.XXXXXXXX.tmp.ext` files, `.name.tmpXXXXXXXX` folders) are removed by `sweep_temporaries`
-when the next run starts. A write that fails for want of space or permission raises `OutputError`
+(`.name.HOST~PID.XXXXXXXX.tmp.ext` files, `.name.HOST~PID.tmpXXXXXXXX` folders) are removed by
+`sweep_temporaries` when the next run starts. Each names the host and process that writes it, so a
+sweep removes at once only those whose writer is gone, and a live writer's never. A write that fails for want of space or permission raises `OutputError`
 naming the final path and the cause.
 """
 
@@ -14,7 +15,9 @@ import errno
 import os
 import re
 import shutil
+import socket
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,6 +26,32 @@ from diffseg.runtime.errors import SPACE_ERRNOS, OutputError, os_errno, storage_
 # The names `atomic_path` (mkstemp: 8 characters of [a-z0-9_]) and `atomic_dir` (mkdtemp) give their
 # temporaries; nothing else a run writes is hidden and named like this.
 TEMPORARY_NAME = re.compile(r"\..+\.(?:[a-z0-9_]{8}\.tmp(?:\.[^./]+)?|(?:tmp|old)[a-z0-9_]{8})")
+# The writer in a temporary's name (`writer_tag`); temporaries written before names had one have none.
+WRITER = re.compile(r"\.(?P<host>[A-Za-z0-9-]+)~(?P<pid>\d+)\.(?:[a-z0-9_]{8}\.tmp(?:\.[^./]+)?|(?:tmp|old)[a-z0-9_]{8})$")
+
+
+def writer_tag() -> str:
+    """`HOST~PID` of this process, which its temporaries carry in their names."""
+    return f"{_host()}~{os.getpid()}"
+
+
+def _host() -> str:
+    return re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname()) or "host"
+
+
+def writer_alive(path: Path) -> bool | None:
+    """Whether the process that writes the temporary `path` still runs: None when that cannot be told
+    (another host's writer, on a shared filesystem, or a name without its writer)."""
+    match = WRITER.search(path.name)
+    if match is None or match["host"] != _host():
+        return None
+    try:
+        os.kill(int(match["pid"]), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's live process
+        return True
+    return True
 # Below this much free space a failed write is put down to the full disk, whatever the library raised.
 _NEARLY_FULL_BYTES = 1 << 20
 
@@ -38,7 +67,8 @@ def atomic_path(target: str | os.PathLike, suffix: str | None = None) -> Iterato
     suffix = target.suffix if suffix is None else suffix
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=f".tmp{suffix}", dir=target.parent)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.{writer_tag()}.", suffix=f".tmp{suffix}",
+                                        dir=target.parent)
         os.close(fd)
         # mkstemp makes the file private (0600); give it the mode a plain open() would have.
         os.chmod(tmp_name, 0o666 & ~_umask())
@@ -79,14 +109,14 @@ def atomic_dir(target: str | os.PathLike) -> Iterator[Path]:
     target = Path(target)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp", dir=target.parent))
+        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.{writer_tag()}.tmp", dir=target.parent))
         os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes it private (0700), unlike mkdir
     except OSError as error:
         raise _output_error(target, error) from error
     try:
         yield tmp
         if target.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old", dir=target.parent))
+            old = Path(tempfile.mkdtemp(prefix=f".{target.name}.{writer_tag()}.old", dir=target.parent))
             os.replace(target, old / target.name)
             os.replace(tmp, target)
             shutil.rmtree(old)
@@ -116,12 +146,28 @@ def temporaries(root: str | os.PathLike) -> list[Path]:
     return sorted(found)
 
 
-def sweep_temporaries(root: str | os.PathLike) -> list[Path]:
-    """Remove what killed writers left under `root` and return it.
+def last_written(path: Path) -> float:
+    """The latest modification time of `path` (of anything inside it, for a folder)."""
+    if not path.is_dir() or path.is_symlink():
+        return path.lstat().st_mtime
+    times = [path.lstat().st_mtime]
+    for folder, _, files in os.walk(path):
+        times += [Path(folder, name).lstat().st_mtime for name in files]
+    return max(times)
 
-    Only safe while no other process writes under `root` (see `diffseg.runtime.run_start`).
+
+def sweep_temporaries(root: str | os.PathLike, quiet_for_s: float = 0.0) -> list[Path]:
+    """Remove what killed writers left under `root` and return it: every temporary whose writer is
+    gone (`writer_alive`), and, where that cannot be told, those nothing has written to for
+    `quiet_for_s` seconds (0: all of them). A live writer's temporary on this host is never removed.
     """
-    swept = temporaries(root)
+    now = time.time()
+    swept = []
+    for path in temporaries(root):
+        alive = writer_alive(path)
+        with contextlib.suppress(FileNotFoundError):  # its writer renamed it meanwhile
+            if alive is False or (alive is None and now - last_written(path) >= quiet_for_s):
+                swept.append(path)
     for path in swept:
         if path.is_dir() and not path.is_symlink():
             shutil.rmtree(path, ignore_errors=True)
