@@ -10,7 +10,8 @@ rule annotate:
 
 checkpoint annotate_prepare:
     input:
-        images=annotation_cohort_folder,
+        # ancient: a copied or remounted cohort is not prepared again; contents reruns on a change.
+        images=lambda wildcards: ancient(annotation_cohort_folder()),
         # The student on its path (annotate.path), else the DDPM: the store is made at its size.
         model=annotation_model,
     output:
@@ -26,6 +27,7 @@ checkpoint annotate_prepare:
     params:
         # Another folder under the same name is another cohort: the store is rebuilt for it.
         cohort=annotation_cohort_folder,
+        contents=annotation_cohort_contents,
         size=annotation_image_size,
         on_bad_image=annotation_setting("dataset", "on_bad_image"),
         min_side=annotation_setting("dataset", "min_side"),

@@ -9,6 +9,7 @@ from snakemake.exceptions import WorkflowError
 from snakemake.utils import min_version, validate
 
 from diffseg.data.cohort import existing_folder
+from diffseg.data.contents import contents_fingerprint
 from diffseg.data.shards import evaluation_shard_ids, shard_ids
 from diffseg.data.splits import has_development_images
 from diffseg.evaluation.selection import read_choice
@@ -96,11 +97,28 @@ def cohort_input(wildcards):
     if dataset["source"] == "isic2018":
         return {"cohort": str(Path(dataset["isic2018"]["dest"]) / "cohort")}
     how = ", but dataset.source is 'folder'"
+    # ancient: a copied or remounted folder is not prepared again; cohort_contents reruns on a change.
     return {
-        "images": existing_folder(
-            dataset["folder"]["images"], "dataset.folder.images", how
+        "images": ancient(
+            existing_folder(dataset["folder"]["images"], "dataset.folder.images", how)
         )
     }
+
+
+@depends_on("dataset")
+def cohort_contents(wildcards):
+    """prepare's record of the user's folder in place of its timestamp (diffseg.data.contents): its
+    images, masks, labels and splits table; None for a cohort the pipeline makes itself.
+    """
+    dataset = ROOTS.setting(root_of(wildcards), ["dataset"])
+    if dataset["source"] != "folder":
+        return None
+    folder = dataset["folder"]
+    # Without folder.masks, masks are read from the images folder or a masks/ folder beside it.
+    masks = folder.get("masks") or Path(folder["images"]).parent / "masks"
+    return contents_fingerprint(
+        folder["images"], masks, folder.get("labels"), folder["splits"].get("csv")
+    )
 
 
 @depends_on("dataset.folder.splits")
@@ -276,6 +294,11 @@ def annotation_cohort_folder(wildcards=None):
     return existing_folder(config["annotate"]["cohort"], "annotate.cohort", how)
 
 
+def annotation_cohort_contents(wildcards=None):
+    """annotate_prepare's record of the cohort in place of its timestamp (cohort_contents)."""
+    return contents_fingerprint(annotation_cohort_folder())
+
+
 @functools.cache
 def annotation_run():
     """The run that segments the cohort (diffseg.trained_run): annotate.model, else this configuration's."""
@@ -398,9 +421,15 @@ def pseudo_cohort_input(wildcards):
         return {"manifest": f"results/{DATASET}/prepared/manifest.csv"}
     folder = config["student"]["cohorts"].get(wildcards.cohort)
     how = ": name it in student.cohorts"
-    return {
-        "images": existing_folder(folder, f"student.cohorts.{wildcards.cohort}", how)
-    }
+    key = f"student.cohorts.{wildcards.cohort}"
+    return {"images": ancient(existing_folder(folder, key, how))}
+
+
+def pseudo_cohort_contents(wildcards):
+    """prepare_pseudo's record of an unlabelled folder in place of its timestamp (cohort_contents)."""
+    if wildcards.cohort == TRAINING_COHORT:
+        return None
+    return contents_fingerprint(config["student"]["cohorts"].get(wildcards.cohort))
 
 
 def pseudo_shards(cohort):

@@ -69,6 +69,7 @@ checkpoint prepare:
         fold=fold_of_root,
         on_bad_image=setting("dataset", "on_bad_image"),
         min_side=setting("dataset", "min_side"),
+        contents=cohort_contents,
         masks=setting("dataset", "folder", "masks"),
         labels=setting("dataset", "folder", "labels"),
         splits=cohort_splits,

@@ -31,6 +31,7 @@ checkpoint prepare_pseudo:
         seed=setting("student", "seed"),
         on_bad_image=setting("dataset", "on_bad_image"),
         min_side=setting("dataset", "min_side"),
+        contents=pseudo_cohort_contents,
     script:
         "../../scripts/prepare_pseudo.py"
 
