@@ -313,6 +313,19 @@ def test_the_students_learn_from_unscored_images_with_the_chosen_settings_and_se
     assert f"| DiffSeg student | 0 | {dev_masks} |" in document and "| Training-free (Otsu) | 0 | 0 |" in document
 
 
+def test_a_resumed_benchmark_resolves_the_students_inputs(benchmarked):
+    """Retraining the students of a finished run (their pseudo-label cohorts prepared by an earlier run,
+    behind the select_candidate checkpoint) lists every pseudo-label shard as their input, not <TBD>
+    (snakemake/snakemake#3862, which had trained a student with no input)."""
+    result = run_snakemake(benchmarked.parents[1], "benchmark", "--dry-run", "--forcerun", "train_student")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    plan = result.stdout.split("rule train_student:")
+    assert len(plan) == 3, result.stdout[-3000:]
+    for job in plan[1:]:
+        inputs = job.split("\n")[1]
+        assert "<TBD>" not in inputs and "pseudo/unlabelled/prepared/store.h5" in inputs, inputs
+
+
 def test_annotating_with_a_run_that_has_a_student_uses_the_student(benchmarked, isic_sample):
     """`make annotate MODEL=results/bench` on a run with a student: one U-Net pass per flip, no DDPM; the
     same table, review flags and page, the student's diversity in place of the per-step masks'."""

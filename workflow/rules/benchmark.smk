@@ -20,6 +20,13 @@ rule benchmark:
             f"results/{DATASET}/cross/{cohort}/prepared/manifest.csv"
             for cohort in ROOTS.cross_configs
         ],
+        # The same for the students' pseudo-label cohorts (snakemake/snakemake#3862, a checkpoint
+        # behind a checkpoint): a resumed benchmark would otherwise train a student with no input.
+        [
+            f"{PSEUDO}/prepared/manifest.csv".format(cohort=cohort)
+            for cohort in PSEUDO_COHORTS
+            if config["student"]["enabled"]
+        ],
 
 
 # The candidate with the best development Dice of DiffSeg + DenseCRF (diffseg.evaluation.selection): the test
