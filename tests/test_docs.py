@@ -263,3 +263,53 @@ def test_a_real_data_run_gives_a_column_for_its_test_split_and_each_subset():
     assert all(CONTROL in column.rows for column in columns)  # every table has the fair control
     assert columns[0].source.startswith("`docs/dermoscopy_run.md`, `")
     assert all(verdict(column).startswith(f"- **{column.title}**: DiffSeg + DenseCRF ") for column in columns)
+
+
+def test_each_test_set_is_followed_by_its_subsets_and_the_bullet_gives_their_verdicts_and_the_students():
+    """A benchmark document with subsets of its test images (ISIC 2017: never used for any choice, seen):
+    a column for each after its test set, and one bullet per test set that says, for the whole set and
+    each subset, whether DiffSeg + DenseCRF and the DiffSeg student beat the best training-free row, with
+    the verdict's p."""
+    from diffseg.reports.benchmark_docs import benchmark_page
+    from diffseg.reports.expectations import benchmark_columns, table_lines, verdicts
+
+    document = _run_document("benchmark_isic2017", "0.500 ± 0.1 [0.480, 0.520]", "0.800 ± 0.1 [0.780, 0.820]",
+                             "-0.300", "0.03", control="0.760 ± 0.1 [0.740, 0.780]")
+    whole = document[document.index("| Method | n |"):document.index("\n\n## Cross-dataset")]
+    subset = whole.replace("| 150 |", "| 52 |").replace("0.800 ± 0.1 [0.780, 0.820]", "0.700 ± 0.1 [0.680, 0.720]")
+    document = document.replace(
+        "\n\n## Cross-dataset",
+        "\n\n### Table 1 on subsets of the test images\n\n#### never used for any choice "
+        f"(`in_isic2017_sample98` = 0, 52 images)\n\n{subset}\n\n## Cross-dataset", 1)
+    verdict_rows = [
+        ("benchmark_isic2017 test, all 150", "DiffSeg + DenseCRF", "Training-free (Otsu) + DenseCRF", "+0.040", "0.001", "yes"),
+        ("benchmark_isic2017 test, all 150", "DiffSeg student", "Training-free (Otsu) + DenseCRF", "+0.050", "0.0001", "yes"),
+        ("benchmark_isic2017 test, all 150", "DiffSeg student", "Otsu + DenseCRF student", "+0.060", "0.0002", "yes"),
+        ("benchmark_isic2017 test, never used for any choice (52)", "DiffSeg + DenseCRF",
+         "Training-free (Otsu) + DenseCRF", "+0.007", "0.9", "no"),
+        ("benchmark_isic2017 test, never used for any choice (52)", "DiffSeg student",
+         "Training-free (Otsu) + DenseCRF", "-0.020", "0.04", "worse"),
+    ]
+    table = "\n".join([
+        "## Verdict: DiffSeg against the best training-free row", "",
+        "| images | DiffSeg row | control | n | DiffSeg row − control [95 % CI] | p (Holm) | beats it |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+        *(f"| {images} | {row} | {control} | 150 | {difference} [-1.000, +1.000] | {p} | {word} |"
+          for images, row, control, difference, p, word in verdict_rows), "", ""])
+    document = document.replace("## Table 1: the test split", table + "## Table 1: the test split")
+    columns = benchmark_columns(benchmark_page({"benchmark_isic2017": document}, "benchmark"))
+    assert [(column.title, column.images) for column in columns] == [
+        ("benchmark_isic2017, test split", "150"),
+        ("benchmark_isic2017, test split, never used for any choice", "52"),
+        ("benchmark_isic2017 models on other, not retrained", "150")]
+    assert "| DiffSeg + DenseCRF | 0.800 [0.780, 0.820] | 0.700 [0.680, 0.720] | 0.800 [0.780, 0.820] |" in "\n".join(
+        table_lines(columns))
+    bullets = verdicts(columns)
+    assert len(bullets) == 2  # the subset's verdict is in its test set's bullet
+    assert bullets[0] == (
+        "- **benchmark_isic2017, test split**: DiffSeg + DenseCRF beats the best training-free row, Training-free "
+        "(Otsu) + DenseCRF (+0.040 Dice, p = 0.001) and is 0.200 Dice below the U-Net. The DiffSeg student beats "
+        "it (+0.050 Dice, p = 0.0001). On the 52 images never used for any choice, DiffSeg + DenseCRF does **not** "
+        "beat Training-free (Otsu) + DenseCRF (+0.007 Dice, p = 0.9). The DiffSeg student does **not** beat it "
+        "(-0.020 Dice, p = 0.04).")
+    assert "student" not in bullets[1]  # the cross cohort has no verdict rows here

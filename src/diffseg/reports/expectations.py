@@ -16,7 +16,7 @@ import math
 import re
 import sys
 import textwrap
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from diffseg.evaluation.table import LABELS, TRAINING_FREE
@@ -156,15 +156,20 @@ class FairVerdict:
 
     p_holm: float
     beats: bool
+    # The paired difference in mean Dice (not compared: the p and the word are the verdict).
+    difference: float = field(default=math.nan, compare=False)
 
 
-def fair_verdicts(document: str) -> dict[str, FairVerdict]:
-    """The verdict on DiffSeg + DenseCRF of each set of images of a benchmark document, by the set's
-    name; empty for a document written before it had a verdict."""
+def fair_verdicts(document: str, row: str = CRF) -> dict[str, FairVerdict]:
+    """The verdict on DiffSeg + DenseCRF (or another DiffSeg `row`: the student) against the best
+    training-free row, for each set of images of a benchmark document, by the set's name; empty for a
+    document written before it had a verdict."""
     if f"## {VERDICT}" not in document:
         return {}
-    return {row["images"]: FairVerdict(_number(row["p (Holm)"]), row["beats it"] == "yes")
-            for row in section_table(document, VERDICT) if row["DiffSeg row"] == CRF}
+    return {line["images"]: FairVerdict(_number(line["p (Holm)"]), line["beats it"] == "yes",
+                                        _number(line["DiffSeg row − control [95 % CI]"].split(" [")[0]))
+            for line in section_table(document, VERDICT)
+            if line["DiffSeg row"] == row and line["control"] in TRAINING_FREE_ROWS}
 
 
 def worth_text(document: str) -> str:
@@ -217,8 +222,11 @@ class Column:
     run_time: str = "–"
     source: str = "–"
     # DiffSeg + DenseCRF against the best training-free row in its document's verdict (None: the
-    # document has none, and Table 1's difference and Holm p decide).
+    # document has none, and Table 1's difference and Holm p decide), and the DiffSeg student's.
     fair: FairVerdict | None = None
+    student: FairVerdict | None = None
+    # The subset of the test set before it this column is (its name), or None for a whole test set.
+    subset: str | None = None
 
     @property
     def fair_p(self) -> float:
@@ -229,25 +237,46 @@ class Column:
         return self.fair.beats if self.fair is not None else _beats(best_training_free(self.rows))
 
 
+SUBSET_HEADING = re.compile(r"^#### ((.+?) \(`\S+` = \S+, (\d+) images\))$", re.MULTILINE)
+
+
 def benchmark_columns(page: str) -> list[Column]:
-    """One column per benchmark run's test split and one per cohort its models segmented unretrained."""
+    """One column per benchmark run's test split and one per cohort its models segmented unretrained,
+    each followed by one per subset of its images (ISIC 2017: those never used for any choice and those
+    seen during development)."""
     columns = []
     for name, document in benchmark_runs(page).items():
         rows = table1_rows(document, "Table 1: the test split")
         source = f"`docs/benchmark.md`, {_commit(document)}"
-        fair = fair_verdicts(document)
-        columns.append(Column(f"{name}, test split", rows[CRF].n, rows,
-                              correlation(section_text(document, "Table 1: the test split")),
+        fair, student = fair_verdicts(document), fair_verdicts(document, LABELS["diffseg_student"])
+        test_section = section_text(document, "Table 1: the test split")
+        columns.append(Column(f"{name}, test split", rows[CRF].n, rows, correlation(test_section),
                               worth_text(document), _run_time(document), source,
-                              fair.get(f"{name} test, all {rows[CRF].n}")))
-        columns += [Column(f"{name} models on {cohort}, not retrained", n, cross,
-                           correlation(section_text(document, f"Cross-dataset: the {name} models on {cohort}")),
-                           source=source, fair=fair.get(f"{cohort} test, all {n} (cross-dataset)"))
-                    for cohort, n, cross in cross_tables(document)]
+                              fair.get(f"{name} test, all {rows[CRF].n}"),
+                              student.get(f"{name} test, all {rows[CRF].n}")))
+        columns += _subset_columns(columns[-1], test_section, fair, student, f"{name} test, {{}} ({{}})")
+        for cohort, n, cross in cross_tables(document):
+            cross_section = section_text(document, f"Cross-dataset: the {name} models on {cohort}")
+            key = f"{cohort} test, all {n} (cross-dataset)"
+            columns.append(Column(f"{name} models on {cohort}, not retrained", n, cross,
+                                  correlation(cross_section), source=source, fair=fair.get(key),
+                                  student=student.get(key)))
+            columns += _subset_columns(columns[-1], cross_section, fair, student,
+                                       f"{cohort} test, {{}} ({{}}, cross-dataset)")
     return columns
 
 
-SUBSET_HEADING = re.compile(r"^#### ((.+?) \(`\S+` = \S+, (\d+) images\))$", re.MULTILINE)
+def _subset_columns(whole: Column, section: str, fair: dict, student: dict, key: str) -> list[Column]:
+    """The columns of the subsets whose Table 1 `section` (a test set's) holds; `key`, with the
+    subset's name and size, names their sets in the document's verdict."""
+    columns = []
+    for match in SUBSET_HEADING.finditer(section):
+        name, n = match.group(2), match.group(3)
+        columns.append(replace(
+            whole, title=f"{whole.title}, {name}", images=n, rows=table1_rows(section, match.group(1), level=4),
+            rho=correlation(section_text(section, match.group(1), level=4)), worth="–", run_time="–",
+            fair=fair.get(key.format(name, n)), student=student.get(key.format(name, n)), subset=name))
+    return columns
 SPLIT_NOTE = re.compile(r"The test split `([^`]+)` \((\d+) images\) had (?:not been scored|been scored (once|\d+ times)) before")
 
 
@@ -265,7 +294,8 @@ def run_columns(document: str, name: str) -> list[Column]:
     for match in SUBSET_HEADING.finditer(document):
         subset = table1_rows(document, match.group(1), level=4)
         columns.append(Column(f"{where}, {match.group(2)}", match.group(3), subset,
-                              correlation(section_text(document, match.group(1), level=4)), source=source))
+                              correlation(section_text(document, match.group(1), level=4)), source=source,
+                              subset=match.group(2)))
     return columns
 
 
@@ -314,19 +344,49 @@ def table_lines(columns: list[Column]) -> list[str]:
     return lines
 
 
-def verdict(column: Column) -> str:
-    """One sentence: does DiffSeg + DenseCRF beat the best training-free row on this test set (for a
-    document without the fair control: Otsu's mask alone, and that the bar was not measured)."""
+def verdict(column: Column, subsets: tuple[Column, ...] = ()) -> str:
+    """One bullet: does DiffSeg + DenseCRF beat the best training-free row on this test set (for a
+    document without the fair control: Otsu's mask alone, and that the bar was not measured), and the
+    DiffSeg student where the document's verdict has it; then the same on each of its `subsets`."""
     best, unet = best_training_free(column.rows), column.rows[UNET]
-    beats = "beats" if column.beats_best_training_free() else "does **not** beat"
     unet_side = "above" if -unet.minus_crf > 0 else "below"
     against = (f"the best training-free row, {best.label}" if CONTROL in column.rows
                else "Otsu's mask alone")
     tail = "" if CONTROL in column.rows else (
         "; the document predates the fair control (Otsu + DenseCRF), so it cannot say whether DiffSeg beats "
         "the best training-free row")
-    return (f"- **{column.title}**: DiffSeg + DenseCRF {beats} {against} ({-best.minus_crf:+.3f} Dice, "
-            f"p = {_holm_or_raw(best, column.fair_p):.2g}) and is {abs(unet.minus_crf):.3f} Dice {unet_side} the U-Net{tail}.")
+    text = (f"- **{column.title}**: DiffSeg + DenseCRF {_claim(column, against)} and is "
+            f"{abs(unet.minus_crf):.3f} Dice {unet_side} the U-Net{tail}.{_student_claim(column)}")
+    for subset in subsets:
+        text += (f" On the {subset.images} images {subset.subset}, DiffSeg + DenseCRF "
+                 f"{_claim(subset, best_training_free(subset.rows).label)}.{_student_claim(subset)}")
+    return text
+
+
+def _claim(column: Column, against: str) -> str:
+    best = best_training_free(column.rows)
+    beats = "beats" if column.beats_best_training_free() else "does **not** beat"
+    # The verdict's difference where it has one: the same images and rows as Table 1's, one source.
+    difference = -best.minus_crf if column.fair is None or math.isnan(column.fair.difference) else column.fair.difference
+    return f"{beats} {against} ({difference:+.3f} Dice, p = {_holm_or_raw(best, column.fair_p):.2g})"
+
+
+def _student_claim(column: Column) -> str:
+    if column.student is None:
+        return ""
+    beats = "beats" if column.student.beats else "does **not** beat"
+    return f" The DiffSeg student {beats} it ({column.student.difference:+.3f} Dice, p = {column.student.p_holm:.2g})."
+
+
+def verdicts(columns: list[Column]) -> list[str]:
+    """The bullets under the table: one per test set, its subsets' verdicts in the same bullet."""
+    groups: list[tuple[Column, list[Column]]] = []
+    for column in columns:
+        if column.subset is None or not groups:
+            groups.append((column, []))
+        else:  # a subset follows its whole test set
+            groups[-1][1].append(column)
+    return [verdict(whole, tuple(subsets)) for whole, subsets in groups]
 
 
 def render(default_run: str, validation: str, benchmark: str | None = None,
@@ -355,13 +415,13 @@ def render(default_run: str, validation: str, benchmark: str | None = None,
         "same DenseCRF, colour model and settings as DiffSeg's vote; 'beats' means beats the better of the "
         "two. A document written before the control existed lacks its row (–). "
         "98 of ISIC 2017 val's 150 images are the ISIC 2017 sample, on which settings were tuned before "
-        "the benchmark existed, so that test split has been seen."
+        "the benchmark existed, so that test split has been seen: each column of it is followed by its 52 "
+        "images never used for any choice, the only unseen test, and its 98 seen ones."
     ] + ([
-        "A run column (`docs/dermoscopy_run.md`: config/train_folder.yaml, a DDPM on ISIC 2017's training "
-        "split with the default post-training settings, which the ISIC benchmark chose) is also given apart "
-        "for its test split's subsets: the 52 images never used for any choice are the only unseen test."
+        "The run columns (`docs/dermoscopy_run.md`: config/train_folder.yaml, a DDPM on ISIC 2017's training "
+        "split with the default post-training settings, which the ISIC benchmark chose) are a third model."
     ] if runs else []))
-    return "\n".join([*intro, "", *table_lines(columns), "", *(verdict(column) for column in columns)])
+    return "\n".join([*intro, "", *table_lines(columns), "", *verdicts(columns)])
 
 
 def _wrap(sentences: list[str]) -> list[str]:
