@@ -163,3 +163,13 @@ def test_every_stage_has_an_owner_for_every_variant_and_candidate(roots):
     assert set(roots.variant_owners) == set(roots.candidate_owners) == set(STAGE_SETTINGS)
     assert all(set(owners) == set(roots.variants) for owners in roots.variant_owners.values())
     assert {"no_crf", "small"} <= set(roots.variants)
+
+
+def test_params_are_key_ordered_so_that_settings_read_in_another_order_rerun_nothing():
+    from diffseg.roots import key_ordered
+
+    in_file_order = {"splits": {"csv": "m.csv", "column": "split"}, "steps": [300, 200], "name": "x"}
+    sorted_elsewhere = {"name": "x", "splits": {"column": "split", "csv": "m.csv"}, "steps": [300, 200]}
+    assert repr(key_ordered(in_file_order)) == repr(key_ordered(sorted_elsewhere))
+    assert key_ordered(in_file_order)["steps"] == [300, 200]  # a list keeps its order
+    assert list(key_ordered({1: "a", "0": "b"})) == ["0", 1]  # keys of mixed types sort by their text

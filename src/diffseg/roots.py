@@ -66,6 +66,19 @@ def depends_on(*settings: str, stage: str | None = None, pattern: str | None = N
     return mark
 
 
+def key_ordered(value):
+    """`value` with every mapping's keys in sorted order (lists keep theirs), as a rule's params.
+
+    Snakemake's params trigger compares a job's params with those recorded when it last ran, key
+    order included: the same settings read in another order (a config file written with sorted keys,
+    a run's recorded configuration, keys moved in config.yaml) would rerun every stage after them."""
+    if isinstance(value, Mapping):
+        return {key: key_ordered(value[key]) for key in sorted(value, key=str)}
+    if isinstance(value, list):
+        return [key_ordered(item) for item in value]
+    return value
+
+
 def merged_config(base: Mapping, override: Mapping) -> dict:
     """A deep copy of `base` with `override` merged in: mappings merge key by key, anything else
     (lists included: a step set is replaced, not extended) replaces the base value."""

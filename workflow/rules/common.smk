@@ -16,7 +16,13 @@ from diffseg.evaluation.selection import read_choice
 from diffseg.evaluation.pseudo_labels import TEACHERS
 from diffseg.reports.annotation import cohort_name
 from diffseg.reports.documents import run_provenance
-from diffseg.roots import NAME_PATTERN, ResultsRoots, depends_on, wildcard_pattern
+from diffseg.roots import (
+    NAME_PATTERN,
+    ResultsRoots,
+    depends_on,
+    key_ordered,
+    wildcard_pattern,
+)
 from diffseg.runtime.errors import ConfigError
 from diffseg.trained_run import TrainedRun, command_line_request
 
@@ -67,7 +73,7 @@ def setting(*keys):
 
     @depends_on(".".join(keys))
     def lookup(wildcards):
-        return ROOTS.setting(root_of(wildcards), keys)
+        return key_ordered(ROOTS.setting(root_of(wildcards), keys))
 
     return lookup
 
@@ -126,7 +132,9 @@ def cohort_splits(wildcards):
     """The splits section prepare reads: all of it but the subsets, which only the tables read (a new
     subset re-tabulates the scores; it does not prepare the cohort again)."""
     splits = ROOTS.setting(root_of(wildcards), ["dataset", "folder", "splits"])
-    return {key: value for key, value in splits.items() if key != "subsets"}
+    return key_ordered(
+        {key: value for key, value in splits.items() if key != "subsets"}
+    )
 
 
 @depends_on()
@@ -325,7 +333,7 @@ def annotation_setting(*keys):
         value = annotation_config()
         for key in keys:
             value = value[key]
-        return value
+        return key_ordered(value)
 
     return lookup
 
@@ -412,7 +420,7 @@ def reported_setting(*keys):
     """A params function of the pseudo-label rules: the value at `keys` in the configuration of the
     root the run reports (its chosen candidate's; reading chosen.yaml waits for select_candidate).
     """
-    return lambda wildcards: ROOTS.setting(benchmark_root(), keys)
+    return lambda wildcards: key_ordered(ROOTS.setting(benchmark_root(), keys))
 
 
 def pseudo_cohort_input(wildcards):
