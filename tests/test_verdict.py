@@ -99,3 +99,24 @@ def test_a_subset_that_is_one_kind_of_image_is_named_as_such():
                      "their Dice apart may come from either."]
     scores.loc[scores["id"] == "img000", "kind"] = 1
     assert same_images_notes(scores, subsets, ["kind", "seen"]) == []
+
+
+def test_where_a_claim_does_not_hold_the_document_says_by_how_much_and_what_the_numbers_say_of_why():
+    """A set on which no DiffSeg row beats the bar is named with its closest row, its interval and the
+    gain its size cannot show; a DiffSeg row below the bar on lesions over half the frame, with whether
+    its masks miss part of them (Recall) or spill beyond them (Precision)."""
+    from diffseg.evaluation.verdict import shortfalls
+
+    scores = _scores()  # DiffSeg wins overall, loses 0.2 on large lesions, missing part of them
+    wins = verdict_markdown(verdict("winning set", scores))
+    assert "no DiffSeg row beats" not in wins
+    assert "- winning set: on the " in wins and "Dice below Training-free (Otsu) + DenseCRF" in wins
+    assert "its masks miss part of those lesions (Recall 0.500 against 0.800)" in wins
+    even = scores.copy()
+    small = even["truth_fraction"] < 0.5
+    even.loc[small & even["method"].str.startswith("diffseg"), "dice"] -= 0.08  # no gain left
+    lines = shortfalls(verdict("even set", even))
+    closest = next(line for line in lines if "no DiffSeg row beats" in line)
+    assert closest.startswith("- even set: no DiffSeg row beats Training-free (Otsu) + DenseCRF. The closest, ")
+    assert "so a gain smaller than that cannot be shown there." in closest
+    assert shortfalls(verdict("winning set", scores[scores["truth_fraction"] < 0.5])) == []

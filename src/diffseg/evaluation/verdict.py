@@ -114,7 +114,42 @@ def verdict_markdown(table: pd.DataFrame) -> str:
              f"on the images whose true lesion covers {LARGE_BIN} of the frame: a negative difference with a "
              "lower Recall means the DiffSeg masks miss part of the large lesions; with a lower Precision, that "
              "they spill beyond them."]
-    return "\n".join([*markdown_table(header, rows), *notes]) + "\n"
+    return "\n".join([*markdown_table(header, rows), *notes, *shortfalls(table)]) + "\n"
+
+
+def shortfalls(table: pd.DataFrame) -> list[str]:
+    """Where a claim does not hold, by how much and what the numbers say of why: each set of images on
+    which no DiffSeg row beats the best training-free row (its best difference, and how wide an interval
+    its number of images gives), and each DiffSeg row whose mean Dice falls below that row's on the
+    lesions over half the frame (by how much, and whether its masks miss part of them or spill beyond)."""
+    lines = []
+    against_best = table[table["control"].isin(TRAINING_FREE)]
+    for images, claims in against_best.groupby("images", sort=False):
+        if (claims["outcome"] == BEATS).any():
+            continue
+        best = claims.loc[claims["difference"].idxmax()]
+        width = (best["ci_high"] - best["ci_low"]) / 2
+        lines.append(
+            f"- {images}: no DiffSeg row beats {LABELS[best['control']]}. The closest, {LABELS[best['ours']]}, "
+            f"is {best['difference']:+.3f} [{best['ci_low']:+.3f}, {best['ci_high']:+.3f}] Dice from it "
+            f"(Holm p = {p_value_text(best['p_holm'])}); on {int(best['n'])} images the interval reaches "
+            f"±{width:.3f}, so a gain smaller than that cannot be shown there.")
+    for _, row in against_best.iterrows():
+        if not row["large_n"] or row["large_difference"] >= 0:
+            continue
+        misses = row["ours_recall"] < row["control_recall"]
+        how = ("its masks miss part of those lesions (Recall {:.3f} against {:.3f})" if misses else
+               "its masks spill beyond those lesions (Precision {:.3f} against {:.3f})")
+        values = ((row["ours_recall"], row["control_recall"]) if misses
+                  else (row["ours_precision"], row["control_precision"]))
+        shown = "" if row["large_ci_high"] < 0 else ", an interval that includes 0"
+        lines.append(
+            f"- {row['images']}: on the {int(row['large_n'])} lesions covering {LARGE_BIN} of the frame, "
+            f"{LABELS[row['ours']]} is {-row['large_difference']:.3f} Dice below {LABELS[row['control']]} "
+            f"([{row['large_ci_low']:+.3f}, {row['large_ci_high']:+.3f}]{shown}): {how.format(*values)}.")
+    if not lines:
+        return []
+    return ["", "Where a claim does not hold:", "", *lines]
 
 
 def _large_cells(row: pd.Series) -> list[str]:
