@@ -11,7 +11,14 @@ from scipy import ndimage
 from diffseg.data.images import read_mask, write_png
 from diffseg.evaluation.metrics import JACCARD_THRESHOLD, ranking_auc, segmentation_scores
 from diffseg.evaluation.scoring import score_shard
-from diffseg.evaluation.statistics import bootstrap_ci, holm, paired_wilcoxon, resampled_means, spearman
+from diffseg.evaluation.statistics import (
+    bootstrap_ci,
+    holm,
+    paired_wilcoxon,
+    rank_biserial,
+    resampled_means,
+    spearman,
+)
 
 
 def square(top: int, left: int, side: int, shape=(10, 10)) -> np.ndarray:
@@ -249,3 +256,15 @@ def test_ranking_auc_is_one_for_a_perfect_map_a_half_for_a_flat_one_and_matches_
     pairs = (score[truth][:, None] > score[~truth][None, :]).mean()  # P(lesion pixel outranks skin pixel)
     assert ranking_auc(score, truth) == pytest.approx(pairs)
     assert np.isnan(ranking_auc(score, np.ones((8, 8), bool)))
+
+
+def test_the_rank_biserial_gives_the_signed_rank_tests_direction_not_the_means():
+    # A few large gains, many small losses: the mean difference is positive, the ranks point the other way.
+    a = np.r_[np.full(4, 0.9), np.full(36, 0.49)]
+    b = np.full(40, 0.5)
+    assert (a - b).mean() > 0 and rank_biserial(a, b) < -0.5
+    assert rank_biserial(b + 0.1, b) == 1.0 and rank_biserial(b - 0.1, b) == -1.0
+    assert np.isnan(rank_biserial(b, b))  # no nonzero difference: no direction
+    # Grouped as the test groups them: a lesion photographed twice is one pair.
+    groups = np.repeat(np.arange(20), 2)
+    assert rank_biserial(a, b, groups) == rank_biserial(a[::2] * 0.5 + a[1::2] * 0.5, b[::2])

@@ -120,3 +120,13 @@ def test_where_a_claim_does_not_hold_the_document_says_by_how_much_and_what_the_
     assert closest.startswith("- even set: no DiffSeg row beats Training-free (Otsu) + DenseCRF. The closest, ")
     assert "so a gain smaller than that cannot be shown there." in closest
     assert shortfalls(verdict("winning set", scores[scores["truth_fraction"] < 0.5])) == []
+    # A few large gains and many small losses: the mean's interval lies above 0, the signed ranks do not agree.
+    skewed = scores.copy()
+    control = skewed[skewed["method"] == "otsu_crf"].set_index("id")["dice"]
+    gains = np.where(np.arange(len(control)) % 10 == 0, 0.3, -0.005)
+    for method in ("diffseg_crf", "diffseg_student"):
+        rows = skewed["method"] == method
+        skewed.loc[rows, "dice"] = (control + gains).loc[skewed.loc[rows, "id"]].to_numpy()
+    skewed_lines = shortfalls(verdict("skewed set", skewed))
+    assert any(line.startswith("- skewed set: no DiffSeg row beats") and "the signed-rank test points the other way" in line
+               for line in skewed_lines), skewed_lines

@@ -15,7 +15,7 @@ import pandas as pd
 
 from diffseg.evaluation.columns import require_columns
 from diffseg.evaluation.groups import group_labels
-from diffseg.evaluation.statistics import bootstrap_ci, holm, paired_wilcoxon
+from diffseg.evaluation.statistics import bootstrap_ci, holm, paired_wilcoxon, rank_biserial
 from diffseg.evaluation.table import LABELS, markdown_table, p_value_text
 
 # (DiffSeg row, control row) in the order they are shown.
@@ -27,7 +27,8 @@ COMPARISONS = (
     ("diffseg_student", "otsu_crf_student"),
     ("diffseg_student", "diffseg_crf"),
 )
-COLUMNS = ("ours", "control", "n", "ours_dice", "control_dice", "difference", "ci_low", "ci_high", "p", "p_holm")
+COLUMNS = ("ours", "control", "n", "ours_dice", "control_dice", "difference", "ci_low", "ci_high", "p", "rank_biserial",
+           "p_holm")
 
 
 def control_comparisons(
@@ -35,8 +36,9 @@ def control_comparisons(
 ) -> pd.DataFrame:
     """One row per comparison of `COMPARISONS` whose two rows are in the scores (columns `COLUMNS`):
     both mean Dice over the images both scored, the mean paired difference with its bootstrap CI and
-    the two-sided Wilcoxon signed-rank p, resampling and pairing whole `group`s when given (a lesion
-    photographed twice counts once), and p Holm-adjusted over the rows."""
+    the two-sided Wilcoxon signed-rank p and its direction (rank-biserial correlation), resampling and
+    pairing whole `group`s when given (a lesion photographed twice counts once), and p Holm-adjusted
+    over the rows."""
     require_columns(per_image, ("id", "method", "dice"))
     dice = per_image.pivot_table(index="id", columns="method", values="dice", aggfunc="first")
     groups = group_labels(per_image.drop_duplicates("id"), group, dice.index)
@@ -50,7 +52,8 @@ def control_comparisons(
         low, high = bootstrap_ci(a - b, n_resamples, seed, groups=pair_groups)
         _, p = paired_wilcoxon(a, b, pair_groups)
         rows.append({"ours": ours, "control": control, "n": int(both.sum()), "ours_dice": a.mean(),
-                     "control_dice": b.mean(), "difference": (a - b).mean(), "ci_low": low, "ci_high": high, "p": p})
+                     "control_dice": b.mean(), "difference": (a - b).mean(), "ci_low": low, "ci_high": high, "p": p,
+                     "rank_biserial": rank_biserial(a, b, pair_groups)})
     table = pd.DataFrame(rows, columns=list(COLUMNS))
     table["p_holm"] = holm(table["p"]) if len(table) else []
     return table

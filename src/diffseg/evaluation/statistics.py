@@ -70,6 +70,30 @@ def paired_wilcoxon(a, b, groups=None) -> tuple[float, float]:
     independent pairs require. Identical samples (every difference zero) give (0, 1): no evidence of
     a difference, where scipy would refuse. No pair at all gives (nan, nan).
     """
+    difference = _paired_differences(a, b, groups)
+    if len(difference) == 0:
+        return float("nan"), float("nan")
+    if not np.any(difference):
+        return 0.0, 1.0
+    result = stats.wilcoxon(difference, alternative="two-sided")
+    return float(result.statistic), float(result.pvalue)
+
+
+def rank_biserial(a, b, groups=None) -> float:
+    """The direction and size of the signed-rank test of `paired_wilcoxon` (same pairs, same groups):
+    the matched-pairs rank-biserial correlation (W+ − W−) / (W+ + W−), in [−1, 1]; positive when `a`
+    is the higher on the larger share of ranked differences. Zero differences are left out, as the
+    test leaves them; nan without a nonzero one."""
+    difference = _paired_differences(a, b, groups)
+    difference = difference[difference != 0]
+    if not len(difference):
+        return float("nan")
+    ranks = stats.rankdata(np.abs(difference))
+    return float((ranks[difference > 0].sum() - ranks[difference < 0].sum()) / ranks.sum())
+
+
+def _paired_differences(a, b, groups=None) -> np.ndarray:
+    """`a − b` over the pairs without a NaN; given `groups`, one mean difference per group."""
     a = np.asarray(a, dtype=np.float64)
     b = np.asarray(b, dtype=np.float64)
     if a.shape != b.shape:
@@ -79,12 +103,7 @@ def paired_wilcoxon(a, b, groups=None) -> tuple[float, float]:
     if groups is not None and len(difference):
         _, group_of_pair = np.unique(np.asarray(groups)[keep], return_inverse=True)
         difference = np.bincount(group_of_pair, weights=difference) / np.bincount(group_of_pair)
-    if len(difference) == 0:
-        return float("nan"), float("nan")
-    if not np.any(difference):
-        return 0.0, 1.0
-    result = stats.wilcoxon(difference, alternative="two-sided")
-    return float(result.statistic), float(result.pvalue)
+    return difference
 
 
 def holm(p_values) -> np.ndarray:

@@ -14,6 +14,7 @@ whether the DiffSeg masks miss part of the lesion or spill beyond it.
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from diffseg.evaluation.breakdown import SIZE_BINS, size_bin
@@ -27,7 +28,8 @@ SIGNIFICANCE = 0.05
 LARGE_BIN = SIZE_BINS[-1]
 # (DiffSeg row, its control): None stands for the best training-free row of the images.
 CLAIMS = (("diffseg_crf", None), ("diffseg_student", None), ("diffseg_student", "otsu_crf_student"))
-COLUMNS = ("images", "ours", "control", "n", "difference", "ci_low", "ci_high", "p_holm", "beats", "outcome", "large_n",
+COLUMNS = ("images", "ours", "control", "n", "difference", "ci_low", "ci_high", "p_holm", "rank_biserial", "beats",
+           "outcome", "large_n",
            "large_difference", "large_ci_low", "large_ci_high", "ours_recall", "control_recall",
            "ours_precision", "control_precision")
 
@@ -36,12 +38,14 @@ BEATS, WORSE, NOT_SHOWN = "yes", "worse", "no"
 
 
 def outcome(comparison) -> str:
-    """`yes` when the paired difference's interval lies above 0 and its Holm p < 0.05 (a Wilcoxon test
-    can be significant for a shift of most images the other way, so the interval must agree), `worse`
-    when both say the other way, `no` otherwise."""
-    if comparison["p_holm"] < SIGNIFICANCE and comparison["ci_low"] > 0:
+    """`yes` when the paired difference's interval lies above 0 and the signed-rank test, at Holm
+    p < 0.05, points the same way (a rank-biserial correlation above 0: a few large gains can lift the
+    mean while most images lose), `worse` when all three say the other way, `no` otherwise."""
+    shown = comparison["p_holm"] < SIGNIFICANCE
+    direction = comparison.get("rank_biserial", np.nan)  # nan: a table from before the direction was kept
+    if shown and comparison["ci_low"] > 0 and not direction <= 0:
         return BEATS
-    if comparison["p_holm"] < SIGNIFICANCE and comparison["ci_high"] < 0:
+    if shown and comparison["ci_high"] < 0 and not direction >= 0:
         return WORSE
     return NOT_SHOWN
 
@@ -70,7 +74,7 @@ def verdict(
         whole = comparisons.loc[(ours, control)]
         rows.append({"images": images, "ours": ours, "control": control, "n": int(whole["n"]),
                      "difference": whole["difference"], "ci_low": whole["ci_low"], "ci_high": whole["ci_high"],
-                     "p_holm": whole["p_holm"],
+                     "p_holm": whole["p_holm"], "rank_biserial": whole["rank_biserial"],
                      "beats": bool(outcome(whole) == BEATS),
                      "outcome": outcome(whole),
                      **_large_bin(large, ours, control, group, n_resamples, seed)})
@@ -129,11 +133,18 @@ def shortfalls(table: pd.DataFrame) -> list[str]:
             continue
         best = claims.loc[claims["difference"].idxmax()]
         width = (best["ci_high"] - best["ci_low"]) / 2
+        against = best.get("rank_biserial", np.nan) < 0 and best["p_holm"] < SIGNIFICANCE
+        why = ((f"its interval lies above 0, but the signed-rank test points the other way (rank-biserial "
+                f"r = {best['rank_biserial']:+.2f}, Holm p = {p_value_text(best['p_holm'])}): most images lose, "
+                "a few gain much." if against else
+                f"its interval lies above 0, but the signed-rank test does not confirm it (Holm p = "
+                f"{p_value_text(best['p_holm'])}): the gain is in fewer images than its mean suggests.")
+               if best["ci_low"] > 0 else
+               f"Holm p = {p_value_text(best['p_holm'])}; on {int(best['n'])} images the interval reaches "
+               f"±{width:.3f}, so a gain smaller than that cannot be shown there.")
         lines.append(
             f"- {images}: no DiffSeg row beats {LABELS[best['control']]}. The closest, {LABELS[best['ours']]}, "
-            f"is {best['difference']:+.3f} [{best['ci_low']:+.3f}, {best['ci_high']:+.3f}] Dice from it "
-            f"(Holm p = {p_value_text(best['p_holm'])}); on {int(best['n'])} images the interval reaches "
-            f"±{width:.3f}, so a gain smaller than that cannot be shown there.")
+            f"is {best['difference']:+.3f} [{best['ci_low']:+.3f}, {best['ci_high']:+.3f}] Dice from it: {why}")
     for _, row in against_best.iterrows():
         if not row["large_n"] or row["large_difference"] >= 0:
             continue
