@@ -407,8 +407,9 @@ def render(default_run: str, validation: str, benchmark: str | None = None,
     intro = _wrap([
         "Dice, mean [95 % bootstrap CI], each image scored at its original resolution; differences are "
         "paired over the same images (Wilcoxon signed-rank; Holm-adjusted over each table's comparisons "
-        "where its document gives it; a benchmark's DiffSeg + DenseCRF against the best training-free row "
-        "within its verdict's fair-controls family). The embedded default and the ISIC 2017 sample are small "
+        "where its document gives it; a benchmark's DiffSeg rows against the best training-free row within "
+        "its verdict's fair-controls family, where beating it needs the interval above 0, Holm p < 0.05 and "
+        "the signed ranks agreeing). The embedded default and the ISIC 2017 sample are small "
         "runs with fixed settings; each benchmark run trains on its dataset's official "
         "training split and chooses every post-training setting on a development split carved from it. "
         "Two rows are training-free: Otsu's mask as it is, and the fair control, Otsu's mask fused by the "
