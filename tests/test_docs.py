@@ -313,3 +313,16 @@ def test_each_test_set_is_followed_by_its_subsets_and_the_bullet_gives_their_ver
         "beat Training-free (Otsu) + DenseCRF (+0.007 Dice, p = 0.9). The DiffSeg student does **not** beat it "
         "(-0.020 Dice, p = 0.04).")
     assert "student" not in bullets[1]  # the cross cohort has no verdict rows here
+
+
+def test_the_readme_annotation_speeds_are_the_committed_throughput_benchmarks():
+    """The student's and the diffusion path's images/s in the README are those the side-by-side benchmark
+    (benchmarks/annotation_throughput.py) wrote to benchmarks/cpu/annotation_throughput.json."""
+    import json
+
+    measured = json.loads((REPO / "benchmarks" / "cpu" / "annotation_throughput.json").read_text(encoding="utf-8"))
+    readme = " ".join(README.read_text(encoding="utf-8").split())
+    student, diffusion = measured["student_images_per_s"], measured["diffusion_images_per_s"]
+    assert measured["threads"] == 2 and measured["device"] == "cpu"
+    assert (f"{student:.0f} images/s on 2 CPU cores against {diffusion:.1f} for the diffusion path "
+            "(`benchmarks/annotation_throughput.py`)") in readme
