@@ -128,5 +128,22 @@ def test_where_a_claim_does_not_hold_the_document_says_by_how_much_and_what_the_
         rows = skewed["method"] == method
         skewed.loc[rows, "dice"] = (control + gains).loc[skewed.loc[rows, "id"]].to_numpy()
     skewed_lines = shortfalls(verdict("skewed set", skewed))
-    assert any(line.startswith("- skewed set: no DiffSeg row beats") and "the signed-rank test points the other way" in line
+    assert any(line.startswith("- skewed set: no DiffSeg row beats") and "the signed-rank test does not point its way" in line
                for line in skewed_lines), skewed_lines
+
+
+def test_a_set_shown_worse_and_a_large_bin_loss_neither_recall_nor_precision_explains_are_said_as_such():
+    from diffseg.evaluation.verdict import shortfalls
+
+    scores = _scores()
+    worse = scores.copy()
+    worse.loc[worse["method"].str.startswith("diffseg"), "dice"] -= 0.1  # every image loses
+    closest = next(line for line in shortfalls(verdict("worse set", worse)) if "no DiffSeg row beats" in line)
+    assert "it is worse (Holm p = " in closest and "rank-biserial r = -0." in closest
+    # The large lesions lose Dice although DiffSeg's Recall and Precision there are both the higher.
+    level = scores.copy()
+    level.loc[level["method"].str.startswith("diffseg"), ["recall", "precision"]] = 0.95
+    loss = next(line for line in shortfalls(verdict("level set", level)) if "lesions covering" in line)
+    assert "neither its Recall (0.950 against 0.800) nor its Precision (0.950 against 0.800) is the lower" in loss
+    table = verdict("winning set", scores)
+    assert "| rank-biserial r |" in verdict_markdown(table) and (table["rank_biserial"] > 0).all()

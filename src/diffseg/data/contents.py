@@ -1,9 +1,9 @@
 """What a cohort holds, in one line: the fingerprint a rule records among its params in place of the
 cohort folder's timestamp.
 
-Snakemake reruns a rule whose input is newer than its output. A cohort copied to a cluster's scratch,
-restored from a backup or remounted has new timestamps and the same files, and would be prepared
-again, and with it every stage after (hours on ISIC 2017). The rules that read a user's folder take
+Snakemake reruns a rule whose input is newer than its output. A cohort restored from a backup, copied
+back in place or remounted at the same path has new timestamps and the same files, and would be
+prepared again, and with it every stage after (hours on ISIC 2017). The rules that read a user's folder take
 it as `ancient` input and record this fingerprint as a param instead: a file added, removed, renamed
 or resized changes it, and Snakemake's params trigger reruns exactly what depends on the cohort.
 """

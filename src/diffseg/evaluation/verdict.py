@@ -6,7 +6,8 @@ higher mean Dice on those images (Otsu alone, or Otsu fused by the same DenseCRF
 also its own control (the same student taught by the fair control's masks). The difference, its
 interval and its Holm-adjusted p are those of the fair-controls family of the same images
 (diffseg.evaluation.controls), so the verdict and that table agree: a row beats its control when the
-difference's interval lies above 0 at Holm p < 0.05, and is worse when it lies below 0 at that p. On
+difference's interval lies above 0 at Holm p < 0.05 and the signed-rank test points its way
+(rank-biserial r > 0), and is worse when all three say the other way. On
 the images whose true lesion covers at least half the frame, the same two rows are compared again
 (paired difference with its bootstrap interval), with both rows' Recall and Precision there, which say
 whether the DiffSeg masks miss part of the lesion or spill beyond it.
@@ -102,65 +103,85 @@ def verdict_markdown(table: pd.DataFrame) -> str:
         return ""
     rows = [[row["images"], LABELS[row["ours"]], LABELS[row["control"]], str(row["n"]),
              f"{row['difference']:+.3f} [{row['ci_low']:+.3f}, {row['ci_high']:+.3f}]", p_value_text(row["p_holm"]),
-             row["outcome"], *_large_cells(row)]
+             _signed(row.get("rank_biserial", np.nan)), row["outcome"], *_large_cells(row)]
             for _, row in table.iterrows()]
-    header = ["images", "DiffSeg row", "control", "n", "DiffSeg row − control [95 % CI]", "p (Holm)", "beats it",
-              f"{LARGE_BIN}: n", f"{LARGE_BIN}: DiffSeg row − control [95 % CI]", f"{LARGE_BIN}: Recall (row / control)",
-              f"{LARGE_BIN}: Precision (row / control)"]
+    header = ["images", "DiffSeg row", "control", "n", "DiffSeg row − control [95 % CI]", "p (Holm)",
+              "rank-biserial r", "beats it", f"{LARGE_BIN}: n", f"{LARGE_BIN}: DiffSeg row − control [95 % CI]",
+              f"{LARGE_BIN}: Recall (row / control)", f"{LARGE_BIN}: Precision (row / control)"]
     notes = ["", "Each DiffSeg row against the training-free row with the higher mean Dice on those images (the "
              "student also against its own control): the paired difference in Dice, its percentile bootstrap CI "
-             "and Holm-adjusted p, as in the fair-controls table of the same images; it beats the control when "
-             f"the difference's interval lies above 0 at Holm p < {SIGNIFICANCE} (`worse`: below 0 at that p; `no`: "
-             "neither). Each set of images is its own Holm family, and the intervals are not adjusted (Table 1's p "
-             "(Holm) of the same pair can differ: its family is every row against DiffSeg + DenseCRF). The fair "
-             "control fuses with the DenseCRF settings chosen for DiffSeg on the development split, not tuned for "
-             "Otsu's mask. The last columns compare the same two rows "
+             "and Holm-adjusted p, as in the fair-controls table of the same images, and the direction of the "
+             "signed-rank test (matched-pairs rank-biserial r: positive when the DiffSeg row is the higher on "
+             "the larger share of ranked differences). It beats the control when the difference's interval lies "
+             f"above 0 at Holm p < {SIGNIFICANCE} with r > 0 (`worse`: interval below 0 at that p with r < 0; "
+             "`no`: neither). Each set of images is its own Holm family, and the intervals are not adjusted "
+             "(Table 1's p (Holm) of the same pair can differ: its family is every row against DiffSeg + "
+             "DenseCRF). The fair control fuses with the DenseCRF settings chosen for DiffSeg on the development "
+             "split, not tuned for Otsu's mask. The last columns compare the same two rows "
              f"on the images whose true lesion covers {LARGE_BIN} of the frame: a negative difference with a "
              "lower Recall means the DiffSeg masks miss part of the large lesions; with a lower Precision, that "
              "they spill beyond them."]
     return "\n".join([*markdown_table(header, rows), *notes, *shortfalls(table)]) + "\n"
 
 
+def _signed(value: float) -> str:
+    return "–" if pd.isna(value) else f"{value:+.2f}"
+
+
 def shortfalls(table: pd.DataFrame) -> list[str]:
     """Where a claim does not hold, by how much and what the numbers say of why: each set of images on
-    which no DiffSeg row beats the best training-free row (its best difference, and how wide an interval
-    its number of images gives), and each DiffSeg row whose mean Dice falls below that row's on the
-    lesions over half the frame (by how much, and whether its masks miss part of them or spill beyond)."""
+    which no DiffSeg row beats the best training-free row (the closest row: shown worse, or its interval
+    and test, or how wide an interval its number of images gives), and each DiffSeg row whose mean Dice
+    falls below that row's on the lesions over half the frame (by how much, and whether its masks miss
+    part of them, spill beyond them, or neither explains it)."""
     lines = []
-    against_best = table[table["control"].isin(TRAINING_FREE)]
+    against_best = table[table["control"].isin(TRAINING_FREE)].dropna(subset=["difference"])
     for images, claims in against_best.groupby("images", sort=False):
         if (claims["outcome"] == BEATS).any():
             continue
         best = claims.loc[claims["difference"].idxmax()]
-        width = (best["ci_high"] - best["ci_low"]) / 2
-        against = best.get("rank_biserial", np.nan) < 0 and best["p_holm"] < SIGNIFICANCE
-        why = ((f"its interval lies above 0, but the signed-rank test points the other way (rank-biserial "
-                f"r = {best['rank_biserial']:+.2f}, Holm p = {p_value_text(best['p_holm'])}): most images lose, "
-                "a few gain much." if against else
-                f"its interval lies above 0, but the signed-rank test does not confirm it (Holm p = "
-                f"{p_value_text(best['p_holm'])}): the gain is in fewer images than its mean suggests.")
-               if best["ci_low"] > 0 else
-               f"Holm p = {p_value_text(best['p_holm'])}; on {int(best['n'])} images the interval reaches "
-               f"±{width:.3f}, so a gain smaller than that cannot be shown there.")
         lines.append(
             f"- {images}: no DiffSeg row beats {LABELS[best['control']]}. The closest, {LABELS[best['ours']]}, "
-            f"is {best['difference']:+.3f} [{best['ci_low']:+.3f}, {best['ci_high']:+.3f}] Dice from it: {why}")
+            f"is {best['difference']:+.3f} [{best['ci_low']:+.3f}, {best['ci_high']:+.3f}] Dice from it: "
+            f"{_why_not_shown(best)}")
     for _, row in against_best.iterrows():
         if not row["large_n"] or row["large_difference"] >= 0:
             continue
-        misses = row["ours_recall"] < row["control_recall"]
-        how = ("its masks miss part of those lesions (Recall {:.3f} against {:.3f})" if misses else
-               "its masks spill beyond those lesions (Precision {:.3f} against {:.3f})")
-        values = ((row["ours_recall"], row["control_recall"]) if misses
-                  else (row["ours_precision"], row["control_precision"]))
         shown = "" if row["large_ci_high"] < 0 else ", an interval that includes 0"
         lines.append(
             f"- {row['images']}: on the {int(row['large_n'])} lesions covering {LARGE_BIN} of the frame, "
             f"{LABELS[row['ours']]} is {-row['large_difference']:.3f} Dice below {LABELS[row['control']]} "
-            f"([{row['large_ci_low']:+.3f}, {row['large_ci_high']:+.3f}]{shown}): {how.format(*values)}.")
+            f"([{row['large_ci_low']:+.3f}, {row['large_ci_high']:+.3f}]{shown}): {_large_loss(row)}.")
     if not lines:
         return []
     return ["", "Where a claim does not hold:", "", *lines]
+
+
+def _why_not_shown(best: pd.Series) -> str:
+    """Why the closest DiffSeg row of a set does not beat the bar, from its comparison's numbers."""
+    p = f"Holm p = {p_value_text(best['p_holm'])}"
+    direction = best.get("rank_biserial", np.nan)
+    if best["outcome"] == WORSE:
+        return f"it is worse ({p}, rank-biserial r = {direction:+.2f})."
+    if best["ci_low"] > 0 and best["p_holm"] < SIGNIFICANCE and not direction > 0:
+        return (f"its interval lies above 0, but the signed-rank test does not point its way (rank-biserial "
+                f"r = {direction:+.2f}, {p}): most images lose, a few gain much.")
+    if best["ci_low"] > 0:
+        return f"its interval lies above 0, but the signed-rank test does not confirm it ({p}): the gain is in fewer images than its mean suggests."
+    width = (best["ci_high"] - best["ci_low"]) / 2
+    return (f"{p}; on {int(best['n'])} images the interval reaches ±{width:.3f}, so a gain smaller than that "
+            "cannot be shown there.")
+
+
+def _large_loss(row: pd.Series) -> str:
+    """Whether the DiffSeg masks of the large lesions miss part of them, spill beyond, or neither."""
+    recall, precision = (row["ours_recall"], row["control_recall"]), (row["ours_precision"], row["control_precision"])
+    if recall[0] < recall[1]:
+        return "its masks miss part of those lesions (Recall {:.3f} against {:.3f})".format(*recall)
+    if precision[0] < precision[1]:
+        return "its masks spill beyond those lesions (Precision {:.3f} against {:.3f})".format(*precision)
+    return ("neither its Recall ({:.3f} against {:.3f}) nor its Precision ({:.3f} against {:.3f}) is the lower: "
+            "its losses are on a few images").format(*recall, *precision)
 
 
 def _large_cells(row: pd.Series) -> list[str]:

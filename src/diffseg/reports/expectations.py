@@ -166,8 +166,11 @@ def fair_verdicts(document: str, row: str = CRF) -> dict[str, FairVerdict]:
     document written before it had a verdict."""
     if f"## {VERDICT}" not in document:
         return {}
+    # The difference's header of the first documents with a verdict was `difference [95 % CI]`.
+    difference = ("DiffSeg row − control [95 % CI]", "difference [95 % CI]")
     return {line["images"]: FairVerdict(_number(line["p (Holm)"]), line["beats it"] == "yes",
-                                        _number(line["DiffSeg row − control [95 % CI]"].split(" [")[0]))
+                                        _number(next((line[key] for key in difference if key in line), "nan")
+                                                .split(" [")[0]))
             for line in section_table(document, VERDICT)
             if line["DiffSeg row"] == row and line["control"] in TRAINING_FREE_ROWS}
 
@@ -237,7 +240,7 @@ class Column:
         return self.fair.beats if self.fair is not None else _beats(best_training_free(self.rows))
 
 
-SUBSET_HEADING = re.compile(r"^#### ((.+?) \(`\S+` = \S+, (\d+) images\))$", re.MULTILINE)
+SUBSET_HEADING = re.compile(r"^#### ((.+?) \(`[^`]+` = .+?, (\d+) images\))$", re.MULTILINE)
 
 
 def benchmark_columns(page: str) -> list[Column]:
@@ -272,6 +275,8 @@ def _subset_columns(whole: Column, section: str, fair: dict, student: dict, key:
     columns = []
     for match in SUBSET_HEADING.finditer(section):
         name, n = match.group(2), match.group(3)
+        if n == "0":  # a subset with no test image has no table
+            continue
         columns.append(replace(
             whole, title=f"{whole.title}, {name}", images=n, rows=table1_rows(section, match.group(1), level=4),
             rho=correlation(section_text(section, match.group(1), level=4)), worth="–", run_time="–",
@@ -292,6 +297,8 @@ def run_columns(document: str, name: str) -> list[Column]:
     columns = [Column(f"{where}, all", rows[CRF].n, rows, correlation(section_text(document, "Table 1")),
                       run_time=_run_time(document), source=source)]
     for match in SUBSET_HEADING.finditer(document):
+        if match.group(3) == "0":  # a subset with no test image has no table
+            continue
         subset = table1_rows(document, match.group(1), level=4)
         columns.append(Column(f"{where}, {match.group(2)}", match.group(3), subset,
                               correlation(section_text(document, match.group(1), level=4)), source=source,
