@@ -15,7 +15,6 @@ whether the DiffSeg masks miss part of the lesion or spill beyond it.
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 
 from diffseg.evaluation.breakdown import SIZE_BINS, size_bin
@@ -43,7 +42,7 @@ def outcome(comparison) -> str:
     p < 0.05, points the same way (a rank-biserial correlation above 0: a few large gains can lift the
     mean while most images lose), `worse` when all three say the other way, `no` otherwise."""
     shown = comparison["p_holm"] < SIGNIFICANCE
-    direction = comparison.get("rank_biserial", np.nan)  # nan: a table from before the direction was kept
+    direction = comparison["rank_biserial"]  # nan (no nonzero difference) does not block a shown interval
     if shown and comparison["ci_low"] > 0 and not direction <= 0:
         return BEATS
     if shown and comparison["ci_high"] < 0 and not direction >= 0:
@@ -73,11 +72,11 @@ def verdict(
         if (ours, control) not in comparisons.index:
             continue
         whole = comparisons.loc[(ours, control)]
+        said = outcome(whole)
         rows.append({"images": images, "ours": ours, "control": control, "n": int(whole["n"]),
                      "difference": whole["difference"], "ci_low": whole["ci_low"], "ci_high": whole["ci_high"],
                      "p_holm": whole["p_holm"], "rank_biserial": whole["rank_biserial"],
-                     "beats": bool(outcome(whole) == BEATS),
-                     "outcome": outcome(whole),
+                     "beats": said == BEATS, "outcome": said,
                      **_large_bin(large, ours, control, group, n_resamples, seed)})
     return pd.DataFrame(rows, columns=list(COLUMNS))
 
@@ -103,7 +102,7 @@ def verdict_markdown(table: pd.DataFrame) -> str:
         return ""
     rows = [[row["images"], LABELS[row["ours"]], LABELS[row["control"]], str(row["n"]),
              f"{row['difference']:+.3f} [{row['ci_low']:+.3f}, {row['ci_high']:+.3f}]", p_value_text(row["p_holm"]),
-             _signed(row.get("rank_biserial", np.nan)), row["outcome"], *_large_cells(row)]
+             _signed(row["rank_biserial"]), row["outcome"], *_large_cells(row)]
             for _, row in table.iterrows()]
     header = ["images", "DiffSeg row", "control", "n", "DiffSeg row − control [95 % CI]", "p (Holm)",
               "rank-biserial r", "beats it", f"{LARGE_BIN}: n", f"{LARGE_BIN}: DiffSeg row − control [95 % CI]",
@@ -160,7 +159,7 @@ def shortfalls(table: pd.DataFrame) -> list[str]:
 def _why_not_shown(best: pd.Series) -> str:
     """Why the closest DiffSeg row of a set does not beat the bar, from its comparison's numbers."""
     p = f"Holm p = {p_value_text(best['p_holm'])}"
-    direction = best.get("rank_biserial", np.nan)
+    direction = best["rank_biserial"]
     if best["outcome"] == WORSE:
         return f"it is worse ({p}, rank-biserial r = {direction:+.2f})."
     if best["ci_low"] > 0 and best["p_holm"] < SIGNIFICANCE and not direction > 0:

@@ -257,28 +257,31 @@ def benchmark_columns(page: str) -> list[Column]:
                               worth_text(document), _run_time(document), source,
                               fair.get(f"{name} test, all {rows[CRF].n}"),
                               student.get(f"{name} test, all {rows[CRF].n}")))
-        columns += _subset_columns(columns[-1], test_section, fair, student, f"{name} test, {{}} ({{}})")
+        columns += _subset_columns(columns[-1], test_section, columns[-1].title, fair, student,
+                                   f"{name} test, {{}} ({{}})")
         for cohort, n, cross in cross_tables(document):
             cross_section = section_text(document, f"Cross-dataset: the {name} models on {cohort}")
             key = f"{cohort} test, all {n} (cross-dataset)"
             columns.append(Column(f"{name} models on {cohort}, not retrained", n, cross,
                                   correlation(cross_section), source=source, fair=fair.get(key),
                                   student=student.get(key)))
-            columns += _subset_columns(columns[-1], cross_section, fair, student,
+            columns += _subset_columns(columns[-1], cross_section, columns[-1].title, fair, student,
                                        f"{cohort} test, {{}} ({{}}, cross-dataset)")
     return columns
 
 
-def _subset_columns(whole: Column, section: str, fair: dict, student: dict, key: str) -> list[Column]:
-    """The columns of the subsets whose Table 1 `section` (a test set's) holds; `key`, with the
-    subset's name and size, names their sets in the document's verdict."""
-    columns = []
+def _subset_columns(whole: Column, section: str, title: str, fair: dict | None = None, student: dict | None = None,
+                    key: str = "") -> list[Column]:
+    """The columns of the subsets whose Table 1 `section` (a test set's, `whole`) holds, titled
+    `title, <subset>`; `key`, with the subset's name and size, names their sets in the document's
+    verdict (`fair`, `student`: its verdicts by set, none for a document without one)."""
+    fair, student, columns = fair or {}, student or {}, []
     for match in SUBSET_HEADING.finditer(section):
         name, n = match.group(2), match.group(3)
         if n == "0":  # a subset with no test image has no table
             continue
         columns.append(replace(
-            whole, title=f"{whole.title}, {name}", images=n, rows=table1_rows(section, match.group(1), level=4),
+            whole, title=f"{title}, {name}", images=n, rows=table1_rows(section, match.group(1), level=4),
             rho=correlation(section_text(section, match.group(1), level=4)), worth="–", run_time="–",
             fair=fair.get(key.format(name, n)), student=student.get(key.format(name, n)), subset=name))
     return columns
@@ -294,16 +297,9 @@ def run_columns(document: str, name: str) -> list[Column]:
     where = f"{run} run, {split.group(1)}" if split else f"{run} run"
     source = f"`docs/{Path(name).name}`, {_commit(document)}"  # as committed, wherever it was read
     rows = table1_rows(document, "Table 1")
-    columns = [Column(f"{where}, all", rows[CRF].n, rows, correlation(section_text(document, "Table 1")),
-                      run_time=_run_time(document), source=source)]
-    for match in SUBSET_HEADING.finditer(document):
-        if match.group(3) == "0":  # a subset with no test image has no table
-            continue
-        subset = table1_rows(document, match.group(1), level=4)
-        columns.append(Column(f"{where}, {match.group(2)}", match.group(3), subset,
-                              correlation(section_text(document, match.group(1), level=4)), source=source,
-                              subset=match.group(2)))
-    return columns
+    whole = Column(f"{where}, all", rows[CRF].n, rows, correlation(section_text(document, "Table 1")),
+                   run_time=_run_time(document), source=source)
+    return [whole, *_subset_columns(whole, document, where)]
 
 
 def _run_time(document: str) -> str:
